@@ -1,0 +1,189 @@
+"""The ``seqnet`` command: train, evaluate and predict with the backend named by KERAS_BACKEND."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_WORKDIR = "runs/imdb-cnn"
+DATA_HELP = (
+    "'synthetic' (built in, offline), 'keras' (keras.datasets.imdb, downloads once), a path to "
+    "aclImdb_v1.tar.gz or an extracted aclImdb/ folder, or an .npz file with integer arrays "
+    "x_train, y_train, x_test, y_test"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqnet",
+        description="The lecture's IMDB sentiment CNN on Keras 3. The backend is chosen by the "
+        "KERAS_BACKEND environment variable (tensorflow, jax or torch).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_predict(commands)
+    return parser
+
+
+def _add_workdir(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(DEFAULT_WORKDIR),
+        help=f"run folder to {verb} model.keras, vocabulary.json, metrics.json and history.png "
+        f"(default: {DEFAULT_WORKDIR})",
+    )
+
+
+def _add_train(commands) -> None:
+    from seqnet.config import ModelConfig, TrainConfig
+
+    defaults, model = TrainConfig(), ModelConfig()
+    train = commands.add_parser(
+        "train",
+        help="train the CNN and write a run folder",
+        description="Train the lecture's CNN (Adam, binary cross-entropy; the test split is the "
+        "validation data) and write the model, vocabulary, metrics JSON and a loss/accuracy plot.",
+    )
+    train.add_argument("--data", default=defaults.data, help=f"data source: {DATA_HELP}")
+    train.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the data")
+    train.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="reviews per gradient step"
+    )
+    train.add_argument(
+        "--seed", type=int, default=defaults.seed, help="seed for weights, dropout and shuffling"
+    )
+    train.add_argument(
+        "--learning-rate", type=float, default=model.learning_rate, help="Adam's step size"
+    )
+    train.add_argument(
+        "--batch-normalization",
+        action="store_true",
+        help="add BatchNormalization after the convolution and the hidden layer",
+    )
+    train.add_argument(
+        "--synthetic-samples",
+        type=int,
+        default=defaults.synthetic_samples,
+        help="reviews per split for --data synthetic",
+    )
+    _add_workdir(train, "write")
+
+
+def _add_evaluate(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="report a trained model's test loss and accuracy",
+        description="Evaluate a trained run folder on the test split of a data source.",
+    )
+    evaluate.add_argument(
+        "--data",
+        default=None,
+        help=f"data source (default: the one the run was trained on): {DATA_HELP}",
+    )
+    evaluate.add_argument("--batch-size", type=int, default=256, help="reviews per batch")
+    _add_workdir(evaluate, "read")
+
+
+def _add_predict(commands) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="classify review texts",
+        description="Print the probability that each review is positive, and its label. Texts "
+        "come from the arguments, from --file (one review per line), or from standard input.",
+    )
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="review text(s) to classify")
+    predict.add_argument(
+        "--file", type=Path, help="read one review per line from this file ('-' for stdin)"
+    )
+    predict.add_argument("--json", action="store_true", help="print one JSON object per review")
+    _add_workdir(predict, "read")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
+    commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError, ConnectionError) as error:
+        print(f"seqnet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import keras
+
+    from seqnet.config import ModelConfig, TrainConfig
+    from seqnet.train import train_and_evaluate
+
+    config = TrainConfig(
+        data=args.data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        synthetic_samples=args.synthetic_samples,
+        model=ModelConfig(
+            learning_rate=args.learning_rate, batch_normalization=args.batch_normalization
+        ),
+    )
+    print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
+    metrics = train_and_evaluate(config, args.workdir)
+    print(
+        f"Test accuracy {metrics['test_accuracy']:.4f}, "
+        f"{metrics['seconds_per_epoch']:.1f} s per epoch. Run written to {args.workdir}/"
+    )
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from seqnet.train import evaluate_run
+
+    results = evaluate_run(args.workdir, data=args.data, batch_size=args.batch_size)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from seqnet.predict import Classifier
+
+    texts = _read_texts(args)
+    if not texts:
+        raise ValueError("no review text given: pass TEXT arguments, --file, or pipe text in.")
+    for prediction in Classifier.load(args.workdir).predict(texts):
+        if args.json:
+            print(json.dumps(prediction.to_json(), ensure_ascii=False))
+        else:
+            print(
+                f"{prediction.probability:.4f}  {prediction.label:8}  {_shorten(prediction.text)}"
+            )
+    return 0
+
+
+def _read_texts(args: argparse.Namespace) -> list[str]:
+    texts = list(args.texts)
+    if args.file is not None:
+        stream = sys.stdin if str(args.file) == "-" else None
+        lines = stream.read() if stream else _read_text_file(args.file)
+        texts += [line for line in lines.splitlines() if line.strip()]
+    elif not texts and not sys.stdin.isatty():
+        texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    return texts
+
+
+def _read_text_file(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"No text file at {path}.")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _shorten(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

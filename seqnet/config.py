@@ -1,0 +1,96 @@
+"""Frozen hyperparameter dataclasses: the lecture's settings are the defaults.
+
+Configs are never mutated; derive a variant with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Token ids reserved by keras.datasets.imdb; real words start at RESERVED_IDS.
+PADDING_ID = 0
+START_ID = 1
+OOV_ID = 2
+RESERVED_IDS = 3  # Keras' `index_from`: word id = frequency rank + 3 (rank 1 is the commonest word)
+
+
+def _require_positive(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"{owner}.{name} must be a positive number, got {value!r}.")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyperparameters of the IMDB CNN; the defaults build the lecture's network exactly."""
+
+    vocabulary_size: int = 5000  # Embedding rows; the reserved ids 0-2 included
+    sequence_length: int = 400  # tokens per review after padding/truncation
+    embedding_dim: int = 50
+    filters: int = 250  # Conv1D output channels
+    kernel_size: int = 3  # (batch, 400, 50) -> (batch, 398, 250) with "valid" padding
+    hidden_units: int = 250
+    dropout_rate: float = 0.2  # after the embedding and after the hidden layer
+    learning_rate: float = 1e-3  # Adam
+    batch_normalization: bool = False  # the lecture's BatchNorm after conv and hidden layer
+
+    def __post_init__(self) -> None:
+        _require_positive(
+            "ModelConfig",
+            vocabulary_size=self.vocabulary_size,
+            sequence_length=self.sequence_length,
+            embedding_dim=self.embedding_dim,
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            hidden_units=self.hidden_units,
+            learning_rate=self.learning_rate,
+        )
+        if self.vocabulary_size <= RESERVED_IDS:
+            raise ValueError(
+                f"ModelConfig.vocabulary_size must exceed the {RESERVED_IDS} reserved ids "
+                f"(padding, start, out-of-vocabulary), got {self.vocabulary_size}."
+            )
+        if self.kernel_size > self.sequence_length:
+            raise ValueError(
+                f"ModelConfig.kernel_size ({self.kernel_size}) cannot exceed "
+                f"sequence_length ({self.sequence_length})."
+            )
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(
+                f"ModelConfig.dropout_rate must be in [0, 1), got {self.dropout_rate}."
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: data, schedule and model. The lecture's recipe is the default."""
+
+    data: str = (
+        "synthetic"  # "keras", "synthetic", or a path to aclImdb_v1.tar.gz, aclImdb/ or .npz
+    )
+    epochs: int = 2
+    batch_size: int = 32
+    seed: int = 0  # weights, dropout and shuffling all derive from it
+    synthetic_samples: int = 2000  # reviews per split when data="synthetic"
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self) -> None:
+        _require_positive(
+            "TrainConfig",
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            synthetic_samples=self.synthetic_samples,
+        )
+        if not isinstance(self.model, ModelConfig):
+            raise ValueError(f"TrainConfig.model must be a ModelConfig, got {self.model!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        values["model"] = ModelConfig(**values.get("model", {}))
+        return cls(**values)

@@ -1,0 +1,60 @@
+"""The files of a training run (its workdir), written atomically and loaded safely."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+
+from seqnet.plot import plot_history
+from seqnet.text import Vocabulary, write_atomically
+
+MODEL_FILE = "model.keras"
+VOCABULARY_FILE = "vocabulary.json"
+METRICS_FILE = "metrics.json"
+HISTORY_PLOT_FILE = "history.png"
+
+
+def save_run(
+    workdir: Path, model: keras.Model, vocabulary: Vocabulary | None, metrics: dict
+) -> None:
+    """Write every output atomically, so an interrupted save never corrupts an earlier run."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_model(model, workdir / MODEL_FILE)
+    if vocabulary is not None:
+        vocabulary.save(workdir / VOCABULARY_FILE)
+    write_atomically(workdir / METRICS_FILE, json.dumps(metrics, indent=2).encode())
+    plot_history(metrics["history"], workdir / HISTORY_PLOT_FILE)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save in the ``.keras`` format to a temporary name beside ``path``, then rename."""
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".saving-"))
+    try:
+        model.save(staging / path.name)
+        (staging / path.name).replace(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` model with Keras' safe mode: a file carrying code is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model at {path}; train one with `seqnet train` first.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras model file (not a zip archive).")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "lambda" in str(error).lower():
+            raise ValueError(
+                f"Refusing to load {path}: it carries Python code (e.g. a Lambda layer), which "
+                f"could run anything. Only load such files from sources you trust, with "
+                f"keras.saving.load_model(path, safe_mode=False)."
+            ) from None
+        raise ValueError(f"Could not load the model at {path}: {error}") from None

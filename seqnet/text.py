@@ -1,0 +1,177 @@
+"""Raw review text -> tokens -> ids, following keras.datasets.imdb's id conventions.
+
+Ids 0, 1 and 2 are padding, start and out-of-vocabulary; id 3 is unused; a word's id is its
+frequency rank in the training split plus 3, so the commonest word gets id 4. Only words with
+ids below ``num_words`` are kept, exactly as ``keras.datasets.imdb.load_data(num_words=...)``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from seqnet.config import OOV_ID, PADDING_ID, RESERVED_IDS, START_ID
+
+# Bump when tokenization changes: it invalidates cached arrays and saved vocabularies.
+TOKENIZER_VERSION = "seqnet-words-v1"
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^>]{0,200}>")
+# Lower-case words and numbers, keeping inner apostrophes ("don't", "director's").
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+
+
+def clean_text(text: str) -> str:
+    """Lower-case ``text`` and strip the HTML the IMDB reviews carry (``<br />``, entities)."""
+    text = _LINE_BREAK.sub(" ", text)
+    text = _HTML_TAG.sub(" ", text)
+    return html.unescape(text).lower()
+
+
+def tokenize(text: str) -> list[str]:
+    """Split a raw review into the word tokens the vocabulary is built from."""
+    return _TOKEN.findall(clean_text(text))
+
+
+def pad(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:
+    """Pad and truncate with Keras' defaults: zeros in front, keep each review's last tokens.
+
+    Returns:
+        int32 array of shape ``(len(sequences), maxlen)``.
+    """
+    if not len(sequences):
+        return np.zeros((0, maxlen), dtype=np.int32)
+    return keras.utils.pad_sequences(sequences, maxlen=maxlen, dtype="int32", value=PADDING_ID)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The word -> id mapping of a trained model, saved beside it so text is encoded identically.
+
+    Args:
+        words: Words by frequency rank; ``words[0]`` gets id 4 (``RESERVED_IDS + 1``).
+        num_words: Ids are kept below this bound; rarer words map to the out-of-vocabulary id.
+
+    Example:
+        >>> vocabulary = Vocabulary.from_texts(["a good film", "a bad film"], num_words=10)
+        >>> vocabulary.encode("A good, good film!")
+        [1, 4, 7, 7, 5]
+    """
+
+    words: tuple[str, ...]
+    num_words: int
+    _ids: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.num_words <= RESERVED_IDS:
+            raise ValueError(f"num_words must exceed {RESERVED_IDS}, got {self.num_words}.")
+        kept = self.words[: self.num_words - RESERVED_IDS - 1]
+        object.__setattr__(self, "words", tuple(kept))
+        ids = {word: rank + RESERVED_IDS + 1 for rank, word in enumerate(kept)}
+        object.__setattr__(self, "_ids", ids)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], num_words: int) -> Vocabulary:
+        """Count words in ``texts`` (the training split only) and keep the commonest."""
+        return cls.from_token_lists((tokenize(text) for text in texts), num_words)
+
+    @classmethod
+    def from_token_lists(cls, token_lists: Iterable[list[str]], num_words: int) -> Vocabulary:
+        counts: Counter[str] = Counter()
+        for tokens in token_lists:
+            counts.update(tokens)
+        # Ties broken alphabetically so the same corpus always gives the same ids.
+        ranked = sorted(counts, key=lambda word: (-counts[word], word))
+        return cls(words=tuple(ranked), num_words=num_words)
+
+    @classmethod
+    def from_word_index(cls, word_index: Mapping[str, int], num_words: int) -> Vocabulary:
+        """Adopt ``keras.datasets.imdb.get_word_index()`` (word -> rank, rank 1 commonest)."""
+        ranked = sorted(word_index, key=word_index.__getitem__)
+        return cls(words=tuple(ranked), num_words=num_words)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode_tokens(self, tokens: Iterable[str]) -> list[int]:
+        ids = self._ids
+        return [START_ID, *(ids.get(token, OOV_ID) for token in tokens)]
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of one raw review, starting with the start id, unpadded."""
+        return self.encode_tokens(tokenize(text))
+
+    def encode_batch(self, texts: Sequence[str], maxlen: int) -> np.ndarray:
+        """Encode and pad raw reviews to an int32 array of shape ``(len(texts), maxlen)``."""
+        return pad([self.encode(text) for text in texts], maxlen)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Words of a sequence of ids; padding dropped, other reserved ids shown as markers."""
+        markers = {START_ID: "<start>", OOV_ID: "<oov>", RESERVED_IDS: "<unused>"}
+        words = []
+        for token_id in (int(i) for i in ids):
+            if token_id == PADDING_ID:
+                continue
+            if token_id in markers:
+                words.append(markers[token_id])
+            else:
+                words.append(self.words[token_id - RESERVED_IDS - 1])
+        return " ".join(words)
+
+    def to_json(self) -> dict:
+        return {
+            "format": "seqnet.vocabulary",
+            "tokenizer": TOKENIZER_VERSION,
+            "num_words": self.num_words,
+            "words": list(self.words),
+        }
+
+    @classmethod
+    def from_json(cls, payload: Mapping) -> Vocabulary:
+        if payload.get("format") != "seqnet.vocabulary":
+            raise ValueError("Not a seqnet vocabulary file (missing format 'seqnet.vocabulary').")
+        if payload.get("tokenizer") != TOKENIZER_VERSION:
+            raise ValueError(
+                f"Vocabulary was made by tokenizer {payload.get('tokenizer')!r}; this seqnet "
+                f"uses {TOKENIZER_VERSION!r}. Retrain the model with this version."
+            )
+        return cls(words=tuple(payload["words"]), num_words=int(payload["num_words"]))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the vocabulary as JSON, atomically (a crash never leaves half a file)."""
+        write_atomically(Path(path), json.dumps(self.to_json(), ensure_ascii=False).encode())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Vocabulary:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No vocabulary file at {path}.")
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"Vocabulary file {path} is not valid JSON: {error}.") from None
+        return cls.from_json(payload)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny configs, tiny aclImdb-layout data, and the real archive when given."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import keras
+import pytest
+
+from seqnet.config import ModelConfig
+
+REAL_ARCHIVE_VARIABLE = "SEQNET_IMDB_ARCHIVE"
+
+TINY_REVIEWS = {
+    ("train", "pos"): ["A great film, I loved it.<br /><br />Great acting!", "Great fun and loved"],
+    ("train", "neg"): ["A terrible film. Boring &amp; bad.", "Bad, bad acting; boring plot"],
+    ("test", "pos"): ["Loved this great movie", "great"],
+    ("test", "neg"): ["boring and bad", "Terrible movie zyzzyva"],
+}
+
+
+def pytest_configure(config):
+    archive = os.environ.get(REAL_ARCHIVE_VARIABLE)
+    if archive and not Path(archive).is_file():
+        raise pytest.UsageError(f"{REAL_ARCHIVE_VARIABLE}={archive} does not name a file.")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get(REAL_ARCHIVE_VARIABLE):
+        return
+    skip = pytest.mark.skip(reason=f"set {REAL_ARCHIVE_VARIABLE} to the aclImdb_v1.tar.gz path")
+    for item in items:
+        if "real_data" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def real_archive() -> Path:
+    return Path(os.environ[REAL_ARCHIVE_VARIABLE])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test caches tokenized data in its own folder, never in the user's cache."""
+    monkeypatch.setenv("SEQNET_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(1234)
+
+
+@pytest.fixture
+def tiny_model_config() -> ModelConfig:
+    return ModelConfig(
+        vocabulary_size=60,
+        sequence_length=24,
+        embedding_dim=8,
+        filters=8,
+        kernel_size=3,
+        hidden_units=8,
+    )
+
+
+def add_member(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))
+
+
+def write_tiny_archive(path: Path, reviews=TINY_REVIEWS, extra=()) -> Path:
+    """An aclImdb_v1.tar.gz look-alike; ``extra`` adds (TarInfo, bytes or None) members."""
+    with tarfile.open(path, "w:gz") as archive:
+        for (split, label), texts in reviews.items():
+            for index, text in enumerate(texts):
+                add_member(archive, f"aclImdb/{split}/{label}/{index}_5.txt", text.encode())
+        for info, data in extra:
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def write_tiny_folder(root: Path, reviews=TINY_REVIEWS) -> Path:
+    for (split, label), texts in reviews.items():
+        folder = root / "aclImdb" / split / label
+        folder.mkdir(parents=True)
+        for index, text in enumerate(texts):
+            (folder / f"{index}_5.txt").write_text(text, encoding="utf-8")
+    return root / "aclImdb"
+
+
+@pytest.fixture
+def tiny_archive(tmp_path) -> Path:
+    return write_tiny_archive(tmp_path / "aclImdb_v1.tar.gz")

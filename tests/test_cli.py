@@ -1,0 +1,98 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from seqnet.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cli-run")
+    code = main(
+        [
+            "train",
+            "--data",
+            "synthetic",
+            "--epochs",
+            "1",
+            "--synthetic-samples",
+            "200",
+            "--batch-size",
+            "50",
+            "--workdir",
+            str(workdir),
+        ]
+    )
+    assert code == 0
+    return workdir
+
+
+def test_train_prints_the_result(trained_workdir):
+    metrics = json.loads((trained_workdir / "metrics.json").read_text())
+    assert metrics["config"]["batch_size"] == 50 and len(metrics["history"]) == 1
+
+
+def test_predict_prints_probability_and_label(trained_workdir, capsys):
+    assert main(["predict", "--workdir", str(trained_workdir), "good0 word1", "bad0 word2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    probability, label, text = lines[0].split(maxsplit=2)
+    assert 0.0 <= float(probability) <= 1.0 and label in {"positive", "negative"}
+    assert text == "good0 word1"
+
+
+def test_predict_json_reads_a_file(trained_workdir, tmp_path, capsys):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("good0 good1\n\nbad1 bad2\n")
+    assert (
+        main(["predict", "--workdir", str(trained_workdir), "--json", "--file", str(reviews)]) == 0
+    )
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in rows] == ["good0 good1", "bad1 bad2"]
+    assert all(set(row) == {"text", "probability", "label"} for row in rows)
+
+
+def test_predict_reads_standard_input(trained_workdir):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seqnet.cli",
+            "predict",
+            "--json",
+            "--workdir",
+            str(trained_workdir),
+        ],
+        input="good0 good1\nbad0 bad1\n",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_evaluate_prints_accuracy(trained_workdir, capsys):
+    assert main(["evaluate", "--workdir", str(trained_workdir)]) == 0
+    assert 0.0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1.0
+
+
+def test_errors_are_one_clear_line(tmp_path, capsys):
+    assert main(["predict", "--workdir", str(tmp_path), "some text"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("seqnet predict: error: No model at") and "Traceback" not in error
+    assert main(["train", "--data", str(tmp_path / "missing.tar.gz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_help_explains_every_option(capsys):
+    parser = build_parser()
+    for command in ("train", "evaluate", "predict"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = capsys.readouterr().out
+        subparser = parser._subparsers._group_actions[0].choices[command]
+        for action in subparser._actions:
+            assert action.help, f"{command} {action.dest} has no help"
+        assert "--workdir" in text

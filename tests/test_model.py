@@ -1,0 +1,109 @@
+import keras
+import numpy as np
+import pytest
+
+from seqnet import build_imdb_cnn
+from seqnet.config import ModelConfig
+from seqnet.data import make_synthetic
+from seqnet.model import build_model, model_config_of
+
+
+def test_default_is_the_lecture_network():
+    model = build_imdb_cnn()
+    assert model.count_params() == 350_751
+    shapes = {layer.name: layer.output.shape for layer in model.layers}
+    assert shapes == {
+        "token_ids": (None, 400),
+        "embedding": (None, 400, 50),
+        "embedding_dropout": (None, 400, 50),
+        "convolution": (None, 398, 250),
+        "max_pooling": (None, 250),
+        "hidden": (None, 250),
+        "hidden_dropout": (None, 250),
+        "probability": (None, 1),
+    }
+    assert model.get_layer("convolution").data_format == "channels_last"
+    assert model.get_layer("embedding_dropout").rate == pytest.approx(0.2)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
+    assert model.loss.name == "binary_crossentropy"
+
+
+def test_every_hyperparameter_is_a_keyword(tiny_model_config):
+    model = build_imdb_cnn(
+        vocabulary_size=60,
+        sequence_length=24,
+        embedding_dim=8,
+        filters=8,
+        kernel_size=3,
+        hidden_units=8,
+        dropout_rate=0.1,
+        learning_rate=0.01,
+        batch_normalization=True,
+    )
+    assert model.output.shape == (None, 1)
+    assert model_config_of(model) == ModelConfig(
+        vocabulary_size=60,
+        sequence_length=24,
+        embedding_dim=8,
+        filters=8,
+        kernel_size=3,
+        hidden_units=8,
+        dropout_rate=0.1,
+        learning_rate=0.01,
+        batch_normalization=True,
+    )
+    assert {"convolution_batch_norm", "hidden_batch_norm"} <= {layer.name for layer in model.layers}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"vocabulary_size": 0}, "vocabulary_size must be a positive"),
+        ({"vocabulary_size": 3}, "reserved ids"),
+        ({"kernel_size": 500}, "cannot exceed sequence_length"),
+        ({"dropout_rate": 1.0}, "dropout_rate"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+    ],
+)
+def test_bad_hyperparameters_are_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        build_imdb_cnn(**settings)
+
+
+def test_get_config_round_trips(tiny_model_config):
+    model = build_model(tiny_model_config)
+    clone = keras.Model.from_config(model.get_config())
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    assert clone.count_params() == model.count_params()
+
+
+def test_keras_file_round_trip_keeps_predictions(tiny_model_config, tmp_path):
+    model = build_model(tiny_model_config)
+    x = make_synthetic(num_words=60, maxlen=24, samples=16).x_test
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert model_config_of(loaded) == tiny_model_config
+
+
+def test_one_train_step_changes_every_trainable_weight(tiny_model_config):
+    model = build_model(tiny_model_config)
+    data = make_synthetic(num_words=60, maxlen=24, samples=64)
+    before = [keras.ops.convert_to_numpy(weight) for weight in model.trainable_weights]
+    model.train_on_batch(data.x_train, data.y_train)
+    for weight, old in zip(model.trainable_weights, before, strict=True):
+        assert not np.allclose(keras.ops.convert_to_numpy(weight), old), (
+            f"{weight.path} did not change"
+        )
+
+
+def test_synthetic_signal_is_learned():
+    config = ModelConfig(
+        vocabulary_size=200, sequence_length=60, embedding_dim=16, filters=32, hidden_units=16
+    )
+    data = make_synthetic(num_words=200, maxlen=60, samples=1000)
+    model = build_model(config)
+    model.fit(data.x_train, data.y_train, batch_size=32, epochs=4, verbose=0)
+    _, accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
+    assert accuracy >= 0.95

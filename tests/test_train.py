@@ -1,0 +1,108 @@
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from seqnet.config import ModelConfig, TrainConfig
+from seqnet.data import make_synthetic
+from seqnet.predict import Classifier
+from seqnet.saving import load_model, save_model
+from seqnet.train import evaluate, evaluate_run, train_and_evaluate
+
+TINY = ModelConfig(
+    vocabulary_size=200, sequence_length=60, embedding_dim=16, filters=32, hidden_units=16
+)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    config = TrainConfig(data="synthetic", epochs=4, synthetic_samples=1000, seed=3, model=TINY)
+    metrics = train_and_evaluate(config, workdir, verbose=0)
+    return workdir, metrics
+
+
+def test_run_folder_has_every_output(trained_run):
+    workdir, metrics = trained_run
+    names = {path.name for path in workdir.iterdir()}
+    assert names == {"model.keras", "vocabulary.json", "metrics.json", "history.png"}
+    assert (workdir / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = json.loads((workdir / "metrics.json").read_text())
+    assert written == json.loads(json.dumps(metrics))
+    assert [epoch["epoch"] for epoch in written["history"]] == [1, 2, 3, 4]
+    assert all(epoch["seconds"] >= epoch["train_seconds"] > 0 for epoch in written["history"])
+    assert written["backend"] == keras.backend.backend()
+    assert TrainConfig.from_dict(written["config"]).model == TINY
+
+
+def test_reported_test_accuracy_is_the_models(trained_run):
+    workdir, metrics = trained_run
+    data = make_synthetic(num_words=200, maxlen=60, samples=1000)
+    results = evaluate(load_model(workdir / "model.keras"), data.x_test, data.y_test)
+    assert results["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert evaluate_run(workdir)["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert metrics["test_accuracy"] >= 0.9
+
+
+def test_classifier_reads_text_with_the_saved_vocabulary(trained_run):
+    classifier = Classifier.load(trained_run[0])
+    predictions = classifier.predict(["good0 good1 word3 word9", "bad0 bad1 word3 word9"])
+    assert [p.label for p in predictions] == ["positive", "negative"]
+    assert 0.5 < predictions[0].probability <= 1.0 and 0.0 <= predictions[1].probability < 0.5
+
+
+def test_classifier_matches_model_predict(trained_run):
+    classifier = Classifier.load(trained_run[0])
+    x = make_synthetic(num_words=200, maxlen=60, samples=40).x_test
+    expected = classifier.model.predict(x, verbose=0)[:, 0]
+    np.testing.assert_allclose(classifier.predict_token_ids(x, batch_size=7), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"), [("one string", "sequence of strings"), ([3, 4], "sequence of strings")]
+)
+def test_classifier_refuses_non_text(trained_run, texts, message):
+    with pytest.raises(ValueError, match=message):
+        Classifier.load(trained_run[0]).predict_probabilities(texts)
+
+
+def test_classifier_refuses_out_of_range_ids(trained_run):
+    with pytest.raises(ValueError, match=r"must lie in \[0, 200\)"):
+        Classifier.load(trained_run[0]).predict_token_ids(np.full((1, 60), 200))
+
+
+def test_evaluating_with_another_vocabulary_is_refused(trained_run, tiny_archive):
+    with pytest.raises(ValueError, match="another vocabulary"):
+        evaluate_run(trained_run[0], data=str(tiny_archive))
+
+
+def test_unsafe_or_broken_model_files_are_refused(tmp_path):
+    inputs = keras.Input(shape=(3,))
+    outputs = keras.layers.Lambda(lambda x: x * 2, name="code")(inputs)
+    save_model(keras.Model(inputs, outputs), tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="carries Python code"):
+        load_model(tmp_path / "lambda.keras")
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a .keras model file"):
+        load_model(tmp_path / "broken.keras")
+    with pytest.raises(FileNotFoundError, match="seqnet train"):
+        load_model(tmp_path / "missing.keras")
+
+
+def test_save_model_replaces_atomically(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    save_model(model, tmp_path / "model.keras")
+    save_model(model, tmp_path / "model.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+    assert zipfile.is_zipfile(tmp_path / "model.keras")
+
+
+def test_config_is_frozen_and_validated():
+    config = TrainConfig()
+    with pytest.raises(AttributeError):
+        config.epochs = 5
+    with pytest.raises(ValueError, match="batch_size must be a positive"):
+        TrainConfig(batch_size=0)
+    assert TrainConfig.from_dict(config.to_dict()) == config
