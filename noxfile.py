@@ -6,6 +6,7 @@ Each backend gets its own virtual environment that installs only that backend, a
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import nox
@@ -17,10 +18,12 @@ nox.options.sessions = ["lint", "tests"]
 ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 BACKENDS = ("tensorflow", "jax", "torch")
-# The CPU wheel of each backend; constraints.txt pins their versions.
+BENCH_RESULTS = ROOT / "bench-results"
+# The CPU wheel of each backend (optax: the native JAX baseline's optimizer);
+# constraints.txt pins their versions.
 BACKEND_PACKAGES = {
     "tensorflow": ["tensorflow-cpu"],
-    "jax": ["jax"],
+    "jax": ["jax", "optax"],
     "torch": ["torch"],
 }
 
@@ -52,3 +55,46 @@ def tests(session: nox.Session, backend: str) -> None:
         f"--junitxml={results / f'{backend}.xml'}",
         *session.posargs,
     )
+
+
+def bench_options(posargs: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Split ``nox -s bench -- ...`` into seqnet's options and arguments for pytest."""
+    parser = argparse.ArgumentParser(prog="nox -s bench --", add_help=False)
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--compare", default=None)
+    return parser.parse_known_args(posargs)
+
+
+@nox.session(default=False)
+@nox.parametrize("backend", BACKENDS, ids=BACKENDS)
+def benchmark(session: nox.Session, backend: str) -> None:
+    """Time every workload under one backend on each visible device (pytest-benchmark)."""
+    install_backend(session, backend, "bench")
+    options, pytest_args = bench_options(session.posargs)
+    seqnet_args = (["--full"] if options.full else []) + (
+        ["--data", options.data] if options.data else []
+    )
+    BENCH_RESULTS.mkdir(exist_ok=True)
+    session.run(
+        "pytest",
+        "benchmarks",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={BENCH_RESULTS / f'{backend}.json'}",
+        *seqnet_args,
+        *pytest_args,
+        # A failed workload leaves a gap in the report, not a missing report.
+        success_codes=[0, 1],
+    )
+
+
+@nox.session(default=False, requires=[f"benchmark({backend})" for backend in BACKENDS])
+def bench(session: nox.Session) -> None:
+    """Benchmark every backend and device, then write bench-results/report.{json,md,png}."""
+    session.install("--no-deps", "-e", ".")
+    session.install("numpy", "matplotlib")  # the merge needs no Keras backend
+    options, _ = bench_options(session.posargs)
+    compare = ["--compare", options.compare] if options.compare else []
+    session.run("python", "-m", "seqnet.report", str(BENCH_RESULTS), *compare)

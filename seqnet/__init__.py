@@ -1,11 +1,29 @@
-"""seqnet: the lecture's IMDB CNN as a backend-agnostic Keras 3 library."""
+"""seqnet: the lecture's IMDB CNN as a backend-agnostic Keras 3 library.
 
-from seqnet.config import ModelConfig, TrainConfig
-from seqnet.data import ImdbDataset, load_imdb, read_dataset
-from seqnet.model import build_imdb_cnn
-from seqnet.text import Vocabulary
+Choose the backend with ``KERAS_BACKEND`` before the first import of keras; seqnet never sets
+it. Names are imported on first use, so ``import seqnet`` alone does not load keras.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ModelConfig": "seqnet.config",
+    "TrainConfig": "seqnet.config",
+    "ImdbDataset": "seqnet.data",
+    "load_imdb": "seqnet.data",
+    "read_dataset": "seqnet.data",
+    "build_imdb_cnn": "seqnet.model",
+    "Classifier": "seqnet.predict",
+    "Vocabulary": "seqnet.text",
+    "train_and_evaluate": "seqnet.train",
+}
 __all__ = [
+    "Classifier",
     "ImdbDataset",
     "ModelConfig",
     "TrainConfig",
@@ -13,5 +31,25 @@ __all__ = [
     "build_imdb_cnn",
     "load_imdb",
     "read_dataset",
+    "train_and_evaluate",
 ]
-__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from seqnet.config import ModelConfig, TrainConfig
+    from seqnet.data import ImdbDataset, load_imdb, read_dataset
+    from seqnet.model import build_imdb_cnn
+    from seqnet.predict import Classifier
+    from seqnet.text import Vocabulary
+    from seqnet.train import train_and_evaluate
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'seqnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

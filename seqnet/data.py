@@ -26,7 +26,8 @@ import keras
 import numpy as np
 
 from seqnet.config import OOV_ID, RESERVED_IDS, START_ID
-from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad, tokenize, write_atomically
+from seqnet.files import write_atomically
+from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad, tokenize
 
 SOURCES_HELP = (
     "'keras' (keras.datasets.imdb, downloads when online), 'synthetic' (built in, offline), "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
 
-from seqnet.text import write_atomically
+from seqnet.files import write_atomically
 
 
 def plot_history(epochs: Sequence[dict], path: Path) -> None:

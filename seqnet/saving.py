@@ -10,8 +10,9 @@ from pathlib import Path
 
 import keras
 
+from seqnet.files import write_atomically
 from seqnet.plot import plot_history
-from seqnet.text import Vocabulary, write_atomically
+from seqnet.text import Vocabulary
 
 MODEL_FILE = "model.keras"
 VOCABULARY_FILE = "vocabulary.json"

@@ -11,7 +11,6 @@ import html
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import keras
 import numpy as np
 
 from seqnet.config import OOV_ID, PADDING_ID, RESERVED_IDS, START_ID
+from seqnet.files import write_atomically
 
 # Bump when tokenization changes: it invalidates cached arrays and saved vocabularies.
 TOKENIZER_VERSION = "seqnet-words-v1"
@@ -160,18 +160,3 @@ class Vocabulary:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"Vocabulary file {path} is not valid JSON: {error}.") from None
         return cls.from_json(payload)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

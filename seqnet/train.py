@@ -63,12 +63,36 @@ def train(
     x_test = check_token_ids(dataset.x_test, vocabulary_size, length, name="x_test")
     y_train = check_labels(dataset.y_train, len(x_train), name="y_train")
     y_test = check_labels(dataset.y_test, len(x_test), name="y_test")
-    return model.fit(
+    return fit(
+        model,
         x_train,
         y_train,
         batch_size=config.batch_size,
         epochs=config.epochs,
         validation_data=(x_test, y_test),
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+
+
+def fit(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    epochs: int,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    callbacks: list[keras.callbacks.Callback] = (),
+    verbose: int | str = "auto",
+) -> keras.callbacks.History:
+    """seqnet's training loop on checked arrays: the one path training and benchmarks share."""
+    return model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=validation_data,
         callbacks=list(callbacks),
         verbose=verbose,
     )

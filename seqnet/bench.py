@@ -1,0 +1,355 @@
+"""What seqnet's benchmarks measure, for the current backend: one workload per figure.
+
+Each workload is prepared (model built, compiled, warmed up: that first-call time is reported
+apart as ``first_step_seconds``) and then timed in rounds by the caller: pytest-benchmark in
+``benchmarks/``, or :func:`time_rounds` for ``seqnet bench``. Only ``keras.ops`` and Keras
+layers appear here; native baselines come from :mod:`seqnet.native`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+import keras
+import numpy as np
+
+from seqnet import native
+from seqnet.config import ModelConfig
+from seqnet.data import make_synthetic
+from seqnet.model import build_model
+from seqnet.predict import Classifier
+from seqnet.train import fit
+
+REVIEW = "A wonderful, moving film with a clever script and superb acting."
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes of one benchmark run; the defaults fit all three backends in minutes on 2 cores."""
+
+    batch_size: int = 32  # the lecture's recipe
+    train_samples: int = 1024  # reviews per timed training round
+    rounds: int = 3  # timed rounds per figure, after one warm-up
+    inference_batch_size: int = 1024
+    inference_samples: int = 4096
+    latency_calls: int = 40  # single-review predictions for p50 / p95
+    matmul_size: int = 2048  # float32 (n, n) @ (n, n): 2 n^3 FLOPs
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    @classmethod
+    def full(cls) -> BenchConfig:
+        return cls(train_samples=4096, rounds=5, inference_samples=16384, latency_calls=200)
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """Analytic floating-point operations per review (1 multiply-add = 2 FLOPs).
+
+    forward = 2 * (L_out * filters * kernel * embedding     # Conv1D, L_out = length - kernel + 1
+                   + filters * hidden + hidden)              # the two Dense layers
+    training = 3 * forward   # backward ~ twice forward: gradients for inputs and weights
+    The embedding lookup, ReLU, max-pooling, dropout and the optimizer are ignored (<1 %).
+    """
+
+    forward: int
+    training: int
+
+
+def flop_count(config: ModelConfig) -> FlopCount:
+    output_length = config.sequence_length - config.kernel_size + 1
+    multiply_adds = (
+        output_length * config.filters * config.kernel_size * config.embedding_dim
+        + config.filters * config.hidden_units
+        + config.hidden_units
+    )
+    return FlopCount(forward=2 * multiply_adds, training=6 * multiply_adds)
+
+
+@dataclass
+class Workload:
+    """A prepared, warmed-up piece of work; ``run()`` is what gets timed."""
+
+    name: str
+    run: Callable[[], object]
+    samples_per_run: int
+    first_step_seconds: float | None = None
+    call_seconds: list[float] = field(default_factory=list)  # per call, for latency workloads
+
+
+def on_device(device: str):
+    """``keras.device`` for a device string; plain "cpu" because torch's scope rejects "cpu:0"."""
+    return keras.device("cpu" if device.startswith("cpu") else device)
+
+
+def _timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def _benchmark_data(config: BenchConfig, samples: int):
+    model = config.model
+    data = make_synthetic(
+        num_words=model.vocabulary_size, maxlen=model.sequence_length, samples=samples
+    )
+    return data.x_train, data.y_train
+
+
+def training_workload(config: BenchConfig, device: str) -> Workload:
+    """seqnet's default training path (``seqnet.train.fit``) at the lecture's batch size."""
+    x, y = _benchmark_data(config, config.train_samples)
+    with on_device(device):
+        model = build_model(config.model)
+
+    def one_round():
+        with on_device(device):
+            fit(model, x, y, batch_size=config.batch_size, epochs=1, verbose=0)
+
+    first = _timed(lambda: _first_steps(model, x, y, config.batch_size, device))
+    return Workload("training", one_round, len(x), first_step_seconds=first)
+
+
+def _first_steps(model, x, y, batch_size, device) -> None:
+    with on_device(device):
+        fit(
+            model,
+            x[: 2 * batch_size],
+            y[: 2 * batch_size],
+            batch_size=batch_size,
+            epochs=1,
+            verbose=0,
+        )
+
+
+def lecture_training_workload(config: BenchConfig, device: str) -> Workload:
+    """The lecture's code in plain Keras: a Sequential model and ``model.fit``, batch 32."""
+    x, y = _benchmark_data(config, config.train_samples)
+    m = config.model
+    with on_device(device):
+        model = keras.Sequential(
+            [
+                keras.Input((m.sequence_length,), dtype="int32"),
+                keras.layers.Embedding(m.vocabulary_size, m.embedding_dim),
+                keras.layers.Dropout(m.dropout_rate),
+                keras.layers.Conv1D(m.filters, m.kernel_size, activation="relu"),
+                keras.layers.GlobalMaxPooling1D(),
+                keras.layers.Dense(m.hidden_units, activation="relu"),
+                keras.layers.Dropout(m.dropout_rate),
+                keras.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+
+    def one_round():
+        with on_device(device):
+            model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0)
+
+    first = _timed(lambda: model.fit(x[:64], y[:64], batch_size=config.batch_size, verbose=0))
+    return Workload("lecture_training", one_round, len(x), first_step_seconds=first)
+
+
+def native_training_workload(config: BenchConfig, device: str) -> Workload:
+    """The same network hand-written in the backend's own framework."""
+    x, y = _benchmark_data(config, config.train_samples)
+    backend = keras.backend.backend()
+    warm_up = native.native_training_round(
+        backend,
+        config.model,
+        x[: 2 * config.batch_size],
+        y[: 2 * config.batch_size],
+        config.batch_size,
+        device,
+    )
+    first = _timed(warm_up)
+    one_round = native.native_training_round(backend, config.model, x, y, config.batch_size, device)
+    one_round()  # compile/trace for this round's shapes, not timed
+    return Workload("native_training", one_round, len(x), first_step_seconds=first)
+
+
+def inference_workload(config: BenchConfig, device: str) -> Workload:
+    """seqnet's serving path on already tokenized reviews, at a large batch."""
+    classifier = make_classifier(config, device)
+    x, _ = _benchmark_data(config, config.inference_samples)
+
+    def one_round():
+        with on_device(device):
+            classifier.predict_token_ids(x, batch_size=config.inference_batch_size)
+
+    first = _timed(one_round)
+    return Workload("inference", one_round, len(x), first_step_seconds=first)
+
+
+def latency_workload(
+    config: BenchConfig, device: str, predict_one: Callable[[], object], name: str
+) -> Workload:
+    """Single-review calls, each timed, for p50 / p95."""
+    workload = Workload(name, lambda: None, config.latency_calls)
+
+    def calls():
+        with on_device(device):
+            for _ in range(config.latency_calls):
+                workload.call_seconds.append(_timed(predict_one))
+
+    workload.run = calls
+    workload.first_step_seconds = _timed(predict_one)
+    return workload
+
+
+def seqnet_latency_workload(config: BenchConfig, device: str) -> Workload:
+    """seqnet's ``Classifier.predict`` on one raw review: tokenizing included."""
+    classifier = make_classifier(config, device)
+    return latency_workload(config, device, lambda: classifier.predict([REVIEW]), "latency")
+
+
+def keras_predict_latency_workload(config: BenchConfig, device: str) -> Workload:
+    """Keras' own ``model.predict`` on one encoded review, the slow path users reach for."""
+    classifier = make_classifier(config, device)
+    token_ids = classifier.vocabulary.encode_batch([REVIEW], classifier.sequence_length)
+    predict = lambda: classifier.model.predict(token_ids, verbose=0)  # noqa: E731
+    return latency_workload(config, device, predict, "keras_predict_latency")
+
+
+def make_classifier(config: BenchConfig, device: str) -> Classifier:
+    data = make_synthetic(
+        num_words=config.model.vocabulary_size, maxlen=config.model.sequence_length, samples=8
+    )
+    with on_device(device):
+        return Classifier(build_model(config.model), data.vocabulary)
+
+
+def matmul_peak_workload(config: BenchConfig, device: str) -> Workload:
+    """A large float32 matmul on this backend: the device's practical peak FLOP rate."""
+    n = config.matmul_size
+    with on_device(device):
+        a = keras.random.normal((n, n), seed=1)
+        b = keras.random.normal((n, n), seed=2)
+
+    def one_matmul():
+        with on_device(device):
+            keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.matmul(a, b)))
+
+    first = _timed(one_matmul)
+    return Workload("matmul", one_matmul, 1, first_step_seconds=first)
+
+
+WORKLOADS = {
+    "matmul": matmul_peak_workload,
+    "training": training_workload,
+    "lecture_training": lecture_training_workload,
+    "native_training": native_training_workload,
+    "inference": inference_workload,
+    "latency": seqnet_latency_workload,
+    "keras_predict_latency": keras_predict_latency_workload,
+}
+
+
+def rounds_for(workload: Workload, config: BenchConfig) -> int:
+    """Latency workloads time many calls inside one round; the others repeat rounds."""
+    return 1 if workload.name.endswith("latency") else config.rounds
+
+
+def run_benchmarks(
+    config: BenchConfig, devices: list[str] | None = None, *, progress=print
+) -> list[dict]:
+    """Every workload on every device, as one report record per device (``seqnet bench``)."""
+    devices = devices or native.visible_devices(keras.backend.backend())
+    records = []
+    for device in devices:
+        results = {}
+        for name, build in WORKLOADS.items():
+            progress(f"{keras.backend.backend()} {device}: {name}")
+            workload = build(config, device)
+            results[name] = figures(
+                workload, time_rounds(workload, rounds_for(workload, config)), config
+            )
+        records.append({**environment(config, device), **memory(device), "figures": results})
+    return records
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def figures(workload: Workload, round_seconds: list[float], config: BenchConfig) -> dict:
+    """The report's numbers for one timed workload (the median round is used)."""
+    seconds = statistics.median(round_seconds)
+    result = {
+        "workload": workload.name,
+        "rounds": len(round_seconds),
+        "seconds": seconds,
+        "first_step_seconds": workload.first_step_seconds,
+    }
+    if workload.name == "matmul":
+        result["gflops"] = 2 * config.matmul_size**3 / seconds / 1e9
+    elif workload.call_seconds:
+        milliseconds = np.array(workload.call_seconds) * 1000
+        result["p50_ms"] = float(np.percentile(milliseconds, 50))
+        result["p95_ms"] = float(np.percentile(milliseconds, 95))
+    else:
+        result["samples_per_second"] = workload.samples_per_run / seconds
+        if workload.name.endswith("training"):
+            flops = flop_count(config.model).training
+            result["gflops"] = flops * result["samples_per_second"] / 1e9
+    return result
+
+
+def time_rounds(workload: Workload, rounds: int) -> list[float]:
+    """Time ``rounds`` calls of an already warmed-up workload (for ``seqnet bench``)."""
+    workload.call_seconds.clear()
+    return [_timed(workload.run) for _ in range(rounds)]
+
+
+def environment(config: BenchConfig, device: str) -> dict:
+    """Versions, device and settings that a reader needs to trust or repeat the figures."""
+    backend = keras.backend.backend()
+    packages = {"keras": "keras", "tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}
+    versions = {"python": platform.python_version()}
+    for name, distribution in packages.items():
+        if name in ("keras", backend):
+            versions[name] = _version(distribution) or _version(name)
+    return {
+        "backend": backend,
+        "device": device,
+        "device_name": native.device_name(backend, device),
+        "versions": versions,
+        "batch_size": config.batch_size,
+        "sequence_length": config.model.sequence_length,
+        "jit_compile": _jit_compile_setting(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": asdict(config),
+        "platform": platform.platform(),
+    }
+
+
+def memory(device: str) -> dict:
+    """Peak host RSS of this process, and device memory where the backend reports it."""
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    device_peak = native.device_peak_memory_bytes(keras.backend.backend(), device)
+    return {
+        "peak_rss_mb": peak_rss / 2**20,
+        "device_peak_mb": None if device_peak is None else device_peak / 2**20,
+    }
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _jit_compile_setting() -> str:
+    model = build_model(
+        ModelConfig(
+            vocabulary_size=10, sequence_length=4, embedding_dim=2, filters=2, hidden_units=2
+        )
+    )
+    return str(model.jit_compile)

@@ -1,0 +1,289 @@
+"""The only framework-specific module: native baselines and device facts, per backend.
+
+The lecture's network is hand-written here in plain PyTorch, plain JAX with optax, and plain
+TensorFlow (no Keras), so benchmarks can show what the Keras layer costs or gains. Every
+framework is imported inside the function that needs it: importing this module imports none.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from seqnet.config import ModelConfig
+
+TrainRound = Callable[[], None]  # one pass over the pre-batched benchmark data
+
+
+def native_training_round(
+    backend: str, config: ModelConfig, x: np.ndarray, y: np.ndarray, batch_size: int, device: str
+) -> TrainRound:
+    """A function that trains a native copy of the network once over ``x``/``y`` on ``device``.
+
+    Data is moved to the device before the function is returned, so it is not timed; the
+    function blocks until the last step has finished.
+    """
+    builders = {"torch": _torch_round, "jax": _jax_round, "tensorflow": _tensorflow_round}
+    if backend not in builders:
+        raise ValueError(
+            f"No native baseline for backend {backend!r}; use one of {sorted(builders)}."
+        )
+    return builders[backend](config, x, y, batch_size, device)
+
+
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int):
+    count = len(x) // batch_size
+    return [
+        (x[i * batch_size : (i + 1) * batch_size], y[i * batch_size : (i + 1) * batch_size])
+        for i in range(count)
+    ]
+
+
+# --- PyTorch ---------------------------------------------------------------------------------
+
+
+def _torch_round(config, x, y, batch_size, device) -> TrainRound:
+    import torch
+    from torch import nn
+
+    torch_device = torch.device("cuda" if device.startswith("gpu") else "cpu")
+
+    class ImdbCnn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim)
+            self.dropout = nn.Dropout(config.dropout_rate)
+            self.convolution = nn.Conv1d(config.embedding_dim, config.filters, config.kernel_size)
+            self.hidden = nn.Linear(config.filters, config.hidden_units)
+            self.output = nn.Linear(config.hidden_units, 1)
+
+        def forward(self, token_ids):
+            embedded = self.dropout(self.embedding(token_ids))  # (batch, 400, 50)
+            features = torch.relu(self.convolution(embedded.transpose(1, 2)))  # (batch, 250, 398)
+            pooled = features.amax(dim=2)  # (batch, 250)
+            hidden = self.dropout(torch.relu(self.hidden(pooled)))
+            return self.output(hidden)[:, 0]  # logits, (batch,)
+
+    model = ImdbCnn().to(torch_device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    loss_function = nn.BCEWithLogitsLoss()
+    batches = [
+        (
+            torch.from_numpy(bx).long().to(torch_device),
+            torch.from_numpy(by).float().to(torch_device),
+        )
+        for bx, by in _batches(x, y, batch_size)
+    ]
+
+    def train_round() -> None:
+        for token_ids, labels in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss_function(model(token_ids), labels).backward()
+            optimizer.step()
+        if torch_device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return train_round
+
+
+# --- JAX + optax -----------------------------------------------------------------------------
+
+
+def _jax_round(config, x, y, batch_size, device) -> TrainRound:
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    platform_name = "gpu" if device.startswith("gpu") else "cpu"
+    target = jax.devices(platform_name)[int(device.split(":")[1])]
+    keys = jax.random.split(jax.random.key(0), 6)
+
+    def uniform(key, shape, fan_in, fan_out):  # Glorot uniform, as Keras initializes
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
+
+    e, f, k, h = config.embedding_dim, config.filters, config.kernel_size, config.hidden_units
+    params = {
+        "embedding": jax.random.uniform(
+            keys[0], (config.vocabulary_size, e), minval=-0.05, maxval=0.05
+        ),
+        "kernel": uniform(keys[1], (k, e, f), k * e, k * f),  # (width, in, out)
+        "conv_bias": jnp.zeros(f),
+        "hidden": uniform(keys[2], (f, h), f, h),
+        "hidden_bias": jnp.zeros(h),
+        "output": uniform(keys[3], (h, 1), h, 1),
+        "output_bias": jnp.zeros(1),
+    }
+    params = jax.device_put(params, target)
+    optimizer = optax.adam(config.learning_rate)
+    state = jax.device_put(optimizer.init(params), target)
+    rate = config.dropout_rate
+
+    def dropout(key, values):
+        keep = jax.random.bernoulli(key, 1.0 - rate, values.shape)
+        return jnp.where(keep, values / (1.0 - rate), 0.0)
+
+    def loss(params, token_ids, labels, key):
+        first, second = jax.random.split(key)
+        embedded = dropout(first, params["embedding"][token_ids])  # (batch, 400, 50)
+        features = jax.lax.conv_general_dilated(
+            embedded, params["kernel"], (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC")
+        )
+        features = jax.nn.relu(features + params["conv_bias"])  # (batch, 398, 250)
+        hidden = jax.nn.relu(features.max(axis=1) @ params["hidden"] + params["hidden_bias"])
+        logits = (dropout(second, hidden) @ params["output"] + params["output_bias"])[:, 0]
+        return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
+
+    @jax.jit
+    def train_step(params, state, token_ids, labels, key):
+        grads = jax.grad(loss)(params, token_ids, labels, key)
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    batches = [
+        (jax.device_put(bx, target), jax.device_put(by.astype(np.float32), target))
+        for bx, by in _batches(x, y, batch_size)
+    ]
+    carried = {"params": params, "state": state, "key": keys[4]}
+
+    def train_round() -> None:
+        params, state, key = carried["params"], carried["state"], carried["key"]
+        for token_ids, labels in batches:
+            key, step_key = jax.random.split(key)
+            params, state = train_step(params, state, token_ids, labels, step_key)
+        jax.block_until_ready(params)
+        carried.update(params=params, state=state, key=key)
+
+    return train_round
+
+
+# --- TensorFlow ------------------------------------------------------------------------------
+
+
+def _tensorflow_round(config, x, y, batch_size, device) -> TrainRound:
+    import tensorflow as tf
+
+    tf_device = "/GPU:" + device.split(":")[1] if device.startswith("gpu") else "/CPU:0"
+    e, f, k, h = config.embedding_dim, config.filters, config.kernel_size, config.hidden_units
+    glorot = tf.initializers.GlorotUniform(seed=0)
+    with tf.device(tf_device):
+        variables = [
+            tf.Variable(tf.random.uniform((config.vocabulary_size, e), -0.05, 0.05, seed=0)),
+            tf.Variable(glorot((k, e, f))),
+            tf.Variable(tf.zeros(f)),
+            tf.Variable(glorot((f, h))),
+            tf.Variable(tf.zeros(h)),
+            tf.Variable(glorot((h, 1))),
+            tf.Variable(tf.zeros(1)),
+        ]
+        moments = [
+            (tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in variables
+        ]
+        step = tf.Variable(0.0)
+        batches = [
+            (tf.constant(bx), tf.constant(by.astype(np.float32)))
+            for bx, by in _batches(x, y, batch_size)
+        ]
+    rate, learning_rate = config.dropout_rate, config.learning_rate
+
+    def logits(token_ids):
+        embedding, kernel, conv_bias, hidden, hidden_bias, output, output_bias = variables
+        embedded = tf.nn.dropout(tf.nn.embedding_lookup(embedding, token_ids), rate)
+        features = tf.nn.relu(tf.nn.conv1d(embedded, kernel, 1, "VALID") + conv_bias)
+        pooled = tf.reduce_max(features, axis=1)  # (batch, 250)
+        hidden_out = tf.nn.dropout(tf.nn.relu(pooled @ hidden + hidden_bias), rate)
+        return (hidden_out @ output + output_bias)[:, 0]
+
+    @tf.function
+    def train_step(token_ids, labels):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits(token_ids))
+            )
+        step.assign_add(1.0)
+        correction = tf.sqrt(1.0 - 0.999**step) / (1.0 - 0.9**step)
+        for variable, gradient, (m, v) in zip(
+            variables, tape.gradient(loss, variables), moments, strict=True
+        ):  # Adam, written out: plain TensorFlow has no optimizer outside Keras
+            gradient = tf.convert_to_tensor(gradient)
+            m.assign(0.9 * m + 0.1 * gradient)
+            v.assign(0.999 * v + 0.001 * tf.square(gradient))
+            variable.assign_sub(learning_rate * correction * m / (tf.sqrt(v) + 1e-7))
+
+    def train_round() -> None:
+        with tf.device(tf_device):
+            for token_ids, labels in batches:
+                train_step(token_ids, labels)
+        variables[0].numpy()  # wait for the last step
+
+    return train_round
+
+
+# --- device facts ----------------------------------------------------------------------------
+
+
+def device_name(backend: str, device: str) -> str:
+    """A human name for a Keras device string such as ``"cpu:0"`` or ``"gpu:0"``."""
+    if device.startswith("cpu"):
+        return _cpu_name()
+    index = int(device.split(":")[1])
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(index)
+    if backend == "jax":
+        import jax
+
+        return jax.devices("gpu")[index].device_kind
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.config.experimental.get_device_details(gpus[index]).get("device_name", device)
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def device_peak_memory_bytes(backend: str, device: str) -> int | None:
+    """Peak memory the backend allocated on an accelerator, or None where it does not say."""
+    if device.startswith("cpu"):
+        return None
+    index = int(device.split(":")[1])
+    if backend == "torch":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(index))
+    if backend == "jax":
+        import jax
+
+        stats = jax.devices("gpu")[index].memory_stats() or {}
+        return stats.get("peak_bytes_in_use")
+    import tensorflow as tf
+
+    return int(tf.config.experimental.get_memory_info(f"GPU:{index}")["peak"])
+
+
+def visible_devices(backend: str) -> list[str]:
+    """Keras device strings to benchmark: the CPU, then each accelerator the backend sees."""
+    if backend == "torch":
+        import torch
+
+        accelerators = torch.cuda.device_count()
+    elif backend == "jax":
+        import jax
+
+        accelerators = len([d for d in jax.devices() if d.platform == "gpu"])
+    else:
+        import tensorflow as tf
+
+        accelerators = len(tf.config.list_logical_devices("GPU"))
+    return ["cpu:0", *(f"gpu:{index}" for index in range(accelerators))]

@@ -1,0 +1,161 @@
+"""The benchmark code itself: FLOP counts, the report merger and the regression check.
+
+No timing is asserted here; figures come from planted numbers.
+"""
+
+import copy
+import json
+
+import pytest
+
+from seqnet.bench import BenchConfig, figures, flop_count, run_benchmarks
+from seqnet.config import ModelConfig
+from seqnet.report import build_report, compare, markdown_table, read_results, write_report
+
+
+def test_flop_count_matches_a_hand_calculation():
+    config = ModelConfig(
+        vocabulary_size=20,
+        sequence_length=10,
+        embedding_dim=4,
+        filters=5,
+        kernel_size=3,
+        hidden_units=6,
+    )
+    # conv: 8 positions * 5 filters * 3 taps * 4 channels = 480 multiply-adds;
+    # dense layers: 5 * 6 + 6 * 1 = 36; one multiply-add is 2 FLOPs, training is 3x forward.
+    assert flop_count(config).forward == 2 * (480 + 36)
+    assert flop_count(config).training == 3 * 2 * (480 + 36)
+
+
+def test_lecture_model_costs_about_30_mflop_forward():
+    forward = flop_count(ModelConfig()).forward
+    assert forward == 2 * (398 * 250 * 3 * 50 + 250 * 250 + 250)
+    assert 29e6 < forward < 31e6
+
+
+def _record(backend, device, training=1000.0, latency=5.0):
+    planted = {
+        "training": {
+            "samples_per_second": training,
+            "gflops": training * 0.09,
+            "first_step_seconds": 2.0,
+        },
+        "lecture_training": {"samples_per_second": 800.0},
+        "native_training": {"samples_per_second": 500.0},
+        "inference": {"samples_per_second": 4000.0},
+        "latency": {"p50_ms": latency, "p95_ms": 2 * latency},
+        "matmul": {"gflops": 180.0},
+    }
+    return {
+        "backend": backend,
+        "device": device,
+        "device_name": "test CPU",
+        "versions": {"keras": "3"},
+        "batch_size": 32,
+        "sequence_length": 400,
+        "jit_compile": "True",
+        "date": "2026-11-29",
+        "peak_rss_mb": 900.0,
+        "figures": planted,
+    }
+
+
+def _pytest_benchmark_json(records):
+    entries = []
+    for record in records:
+        for name, values in record["figures"].items():
+            info = {**record, "figures": {name: values}}
+            entries.append({"name": f"test_workload[{name}]", "extra_info": info})
+    return {"benchmarks": entries}
+
+
+def test_merger_derives_ratios_and_peak_fraction():
+    row = build_report([_record("jax", "cpu:0")])["rows"][0]
+    assert row["vs_lecture_keras"] == pytest.approx(1000 / 800)
+    assert row["vs_native"] == pytest.approx(2.0)
+    assert row["percent_of_peak"] == pytest.approx(100 * 90 / 180)
+
+
+def test_merger_handles_a_missing_backend_and_device(tmp_path):
+    records = [
+        _record("tensorflow", "cpu:0"),
+        _record("tensorflow", "gpu:0"),
+        _record("torch", "cpu:0"),
+    ]
+    (tmp_path / "tensorflow.json").write_text(json.dumps(_pytest_benchmark_json(records[:2])))
+    (tmp_path / "torch.json").write_text(json.dumps(_pytest_benchmark_json(records[2:])))
+    report = build_report(read_results(tmp_path))
+    assert [(r["backend"], r["device"]) for r in report["rows"]] == [
+        ("tensorflow", "cpu:0"),
+        ("tensorflow", "gpu:0"),
+        ("torch", "cpu:0"),
+    ]
+    assert report["missing_backends"] == ["jax"]
+    assert "| jax | no result |" in markdown_table(report)
+
+
+def test_merger_leaves_gaps_for_missing_workloads(tmp_path):
+    record = _record("torch", "cpu:0")
+    del record["figures"]["native_training"]
+    report = build_report([record])
+    assert report["rows"][0]["vs_native"] is None
+    write_report(report, tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"report.json", "report.md", "report.png"}
+    assert "| – |" in (tmp_path / "report.md").read_text()
+
+
+def test_comparison_flags_a_planted_20_percent_regression():
+    baseline = build_report([_record("jax", "cpu:0"), _record("torch", "cpu:0")])
+    worse = build_report(
+        [_record("jax", "cpu:0", training=800.0), _record("torch", "cpu:0", latency=6.0)]
+    )
+    regressions = compare(worse, baseline)
+    assert any(
+        "jax cpu:0 training samples_per_second" in r and "20% worse" in r for r in regressions
+    )
+    assert any("torch cpu:0 latency p50_ms" in r for r in regressions)
+    assert compare(copy.deepcopy(baseline), baseline) == []
+
+
+def test_small_changes_are_not_regressions():
+    baseline = build_report([_record("jax", "cpu:0")])
+    assert compare(build_report([_record("jax", "cpu:0", training=950.0)]), baseline) == []
+
+
+def test_figures_turn_rounds_into_throughput():
+    from seqnet.bench import Workload
+
+    config = BenchConfig()
+    workload = Workload("training", lambda: None, samples_per_run=100, first_step_seconds=3.0)
+    result = figures(workload, [0.5, 0.4, 0.6], config)
+    assert result["samples_per_second"] == pytest.approx(200.0)  # the median round
+    assert result["gflops"] == pytest.approx(200.0 * flop_count(config.model).training / 1e9)
+
+
+def test_every_workload_runs_on_a_tiny_config():
+    tiny = ModelConfig(
+        vocabulary_size=50, sequence_length=12, embedding_dim=4, filters=4, hidden_units=4
+    )
+    config = BenchConfig(
+        batch_size=8,
+        train_samples=32,
+        rounds=1,
+        inference_samples=16,
+        latency_calls=3,
+        matmul_size=32,
+        model=tiny,
+    )
+    (record,) = run_benchmarks(config, ["cpu:0"], progress=lambda message: None)
+    assert set(record["figures"]) == {
+        "matmul",
+        "training",
+        "lecture_training",
+        "native_training",
+        "inference",
+        "latency",
+        "keras_predict_latency",
+    }
+    for name in ("training", "lecture_training", "native_training", "inference"):
+        assert record["figures"][name]["samples_per_second"] > 0
+    assert record["figures"]["latency"]["p95_ms"] >= record["figures"]["latency"]["p50_ms"] > 0
