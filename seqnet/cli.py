@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_evaluate(commands)
     _add_predict(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -104,10 +105,32 @@ def _add_predict(commands) -> None:
     _add_workdir(predict, "read")
 
 
+def _add_bench(commands) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark the current backend on every visible device",
+        description="Measure training and inference throughput, single-review latency, achieved "
+        "GFLOP/s against a matmul peak, and native-framework baselines, for the backend named "
+        "by KERAS_BACKEND. `nox -s bench` runs this for every backend and merges the reports.",
+    )
+    bench.add_argument("--full", action="store_true", help="measure longer (more rounds, samples)")
+    bench.add_argument(
+        "--output",
+        type=Path,
+        default=Path("bench-results") / "cli",
+        help="folder for report.json, report.md and report.png (default: bench-results/cli)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
-    commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+    commands = {
+        "train": run_train,
+        "evaluate": run_evaluate,
+        "predict": run_predict,
+        "bench": run_bench,
+    }
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
@@ -161,6 +184,21 @@ def run_predict(args: argparse.Namespace) -> int:
             print(
                 f"{prediction.probability:.4f}  {prediction.label:8}  {_shorten(prediction.text)}"
             )
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import keras
+
+    from seqnet.bench import BenchConfig, run_benchmarks
+    from seqnet.report import build_report, markdown_table, write_report
+
+    config = BenchConfig.full() if args.full else BenchConfig()
+    records = run_benchmarks(config, progress=lambda message: print(message, flush=True))
+    report = build_report(records, expected_backends=[keras.backend.backend()])
+    write_report(report, args.output)
+    print(markdown_table(report))
+    print(f"Written: {args.output}/report.json, report.md, report.png")
     return 0
 
 

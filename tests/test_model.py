@@ -104,6 +104,6 @@ def test_synthetic_signal_is_learned():
     )
     data = make_synthetic(num_words=200, maxlen=60, samples=1000)
     model = build_model(config)
-    model.fit(data.x_train, data.y_train, batch_size=32, epochs=4, verbose=0)
+    model.fit(data.x_train, data.y_train, batch_size=32, epochs=6, verbose=0)
     _, accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
     assert accuracy >= 0.95
