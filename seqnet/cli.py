@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 DEFAULT_WORKDIR = "runs/imdb-cnn"
@@ -51,7 +52,12 @@ def _add_train(commands) -> None:
         "validation data) and write the model, vocabulary, metrics JSON and a loss/accuracy plot.",
     )
     train.add_argument("--data", default=defaults.data, help=f"data source: {DATA_HELP}")
-    train.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the data")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"passes over the data (default: {defaults.epochs})",
+    )
     train.add_argument(
         "--batch-size", type=int, default=defaults.batch_size, help="reviews per gradient step"
     )
@@ -71,6 +77,12 @@ def _add_train(commands) -> None:
         type=int,
         default=defaults.synthetic_samples,
         help="reviews per split for --data synthetic",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --workdir from its last checkpoint, with the "
+        "settings it was started with (other options are then ignored, except --epochs)",
     )
     _add_workdir(train, "write")
 
@@ -142,20 +154,26 @@ def run_train(args: argparse.Namespace) -> int:
     import keras
 
     from seqnet.config import ModelConfig, TrainConfig
+    from seqnet.saving import checkpointed_config
     from seqnet.train import train_and_evaluate
 
-    config = TrainConfig(
-        data=args.data,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        synthetic_samples=args.synthetic_samples,
-        model=ModelConfig(
-            learning_rate=args.learning_rate, batch_normalization=args.batch_normalization
-        ),
-    )
+    if args.resume:
+        saved = checkpointed_config(args.workdir)
+        config = replace(saved, epochs=args.epochs or saved.epochs)
+        print(f"Resuming the run in {args.workdir} with its saved settings.")
+    else:
+        config = TrainConfig(
+            data=args.data,
+            epochs=args.epochs or TrainConfig().epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            synthetic_samples=args.synthetic_samples,
+            model=ModelConfig(
+                learning_rate=args.learning_rate, batch_normalization=args.batch_normalization
+            ),
+        )
     print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
-    metrics = train_and_evaluate(config, args.workdir)
+    metrics = train_and_evaluate(config, args.workdir, resume=args.resume)
     print(
         f"Test accuracy {metrics['test_accuracy']:.4f}, "
         f"{metrics['seconds_per_epoch']:.1f} s per epoch. Run written to {args.workdir}/"

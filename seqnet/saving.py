@@ -59,3 +59,51 @@ def load_model(path: str | Path) -> keras.Model:
                 f"keras.saving.load_model(path, safe_mode=False)."
             ) from None
         raise ValueError(f"Could not load the model at {path}: {error}") from None
+
+
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+
+
+def save_checkpoint(workdir: Path, model: keras.Model, config, epochs: list[dict]) -> None:
+    """Model and optimizer state, then the epoch record that makes the checkpoint valid.
+
+    Both writes are atomic and the JSON goes last, so a crash at any instant leaves either the
+    previous checkpoint or the new one, never a mix that claims more epochs than it holds.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_model(model, workdir / CHECKPOINT_FILE)
+    state = {"format": "seqnet.checkpoint", "config": config.to_dict(), "epochs": epochs}
+    write_atomically(workdir / CHECKPOINT_STATE_FILE, json.dumps(state, indent=2).encode())
+
+
+def checkpointed_config(workdir: Path):
+    """The TrainConfig of the checkpoint in ``workdir``, to resume it with its own settings."""
+    from seqnet.config import TrainConfig
+
+    return TrainConfig.from_dict(_checkpoint_state(workdir)["config"])
+
+
+def load_checkpoint(workdir: Path, config) -> tuple[keras.Model, list[dict]]:
+    """The checkpointed model (optimizer included) and its epoch records, for ``config``."""
+    state = _checkpoint_state(workdir)
+    saved = dict(state["config"], epochs=config.epochs)  # a resume may extend the schedule
+    if saved != config.to_dict():
+        changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
+        raise ValueError(
+            f"The checkpoint in {workdir} was trained with other settings ({', '.join(changed)}); "
+            f"resume with the same settings or start a new run in another workdir."
+        )
+    return load_model(workdir / CHECKPOINT_FILE), list(state["epochs"])
+
+
+def _checkpoint_state(workdir: Path) -> dict:
+    path = workdir / CHECKPOINT_STATE_FILE
+    if not path.is_file() or not (workdir / CHECKPOINT_FILE).is_file():
+        raise FileNotFoundError(
+            f"No checkpoint in {workdir} to resume from; train without --resume to start."
+        )
+    state = json.loads(path.read_text())
+    if state.get("format") != "seqnet.checkpoint":
+        raise ValueError(f"{path} is not a seqnet checkpoint.")
+    return state

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from seqnet.config import TrainConfig
+from seqnet.config import ModelConfig, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
 from seqnet.model import build_model, input_limits
-from seqnet.saving import METRICS_FILE, MODEL_FILE, VOCABULARY_FILE, load_model, save_run
+from seqnet.saving import (
+    METRICS_FILE,
+    MODEL_FILE,
+    VOCABULARY_FILE,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    save_run,
+)
 from seqnet.text import Vocabulary
 
 
@@ -49,30 +58,85 @@ def load_training_data(config: TrainConfig, *, verbose: bool = True) -> ImdbData
     )
 
 
-def train(
+class TrainingDivergedError(ValueError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainingArrays:
+    """Checked training and test arrays, ready for any backend."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @classmethod
+    def check(cls, dataset: ImdbDataset, config: ModelConfig) -> TrainingArrays:
+        size, length = config.vocabulary_size, config.sequence_length
+        x_train = check_token_ids(dataset.x_train, size, length, name="x_train")
+        x_test = check_token_ids(dataset.x_test, size, length, name="x_test")
+        return cls(
+            x_train=x_train,
+            y_train=check_labels(dataset.y_train, len(x_train), name="y_train"),
+            x_test=x_test,
+            y_test=check_labels(dataset.y_test, len(x_test), name="y_test"),
+        )
+
+
+def train_one_epoch(
     model: keras.Model,
-    dataset: ImdbDataset,
+    arrays: TrainingArrays,
     config: TrainConfig,
+    epoch: int,
     *,
-    callbacks: list[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
-) -> keras.callbacks.History:
-    """Fit ``model`` with the lecture's recipe: the test split is the validation data."""
-    vocabulary_size, length = config.model.vocabulary_size, config.model.sequence_length
-    x_train = check_token_ids(dataset.x_train, vocabulary_size, length, name="x_train")
-    x_test = check_token_ids(dataset.x_test, vocabulary_size, length, name="x_test")
-    y_train = check_labels(dataset.y_train, len(x_train), name="y_train")
-    y_test = check_labels(dataset.y_test, len(x_test), name="y_test")
-    return fit(
-        model,
-        x_train,
-        y_train,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_data=(x_test, y_test),
-        callbacks=callbacks,
-        verbose=verbose,
+) -> dict[str, float]:
+    """Train epoch ``epoch`` (0-based) and validate on the test split, as the lecture does.
+
+    The epoch's shuffle depends only on (seed, epoch), so a resumed run sees the same order as
+    an uninterrupted one. Raises ``TrainingDivergedError`` if the loss stops being finite.
+    """
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(arrays.x_train))
+    timer = EpochTimer()
+    diverged = TrainingDivergedError(
+        f"Training diverged in epoch {epoch + 1}: the loss stopped being finite. Lower the "
+        f"learning rate (now {config.model.learning_rate}) and train again;"
     )
+    try:
+        history = fit(
+            model,
+            arrays.x_train[order],
+            arrays.y_train[order],
+            batch_size=config.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=(arrays.x_test, arrays.y_test),
+            callbacks=[timer, keras.callbacks.TerminateOnNaN()],
+            verbose=verbose,
+        )
+    except RuntimeError:  # e.g. torch's loss refuses NaN probabilities outright
+        if _is_finite(model, arrays.x_test[: config.batch_size]):
+            raise
+        raise diverged from None
+    logs = {name: float(values[-1]) for name, values in history.history.items()}
+    # XLA's max() can swallow a NaN, so a finite loss alone does not prove finite weights.
+    finite_logs = all(np.isfinite(value) for value in logs.values())
+    if not (finite_logs and _is_finite(model, arrays.x_test[: config.batch_size])):
+        raise diverged
+    return {
+        "epoch": epoch + 1,
+        **logs,
+        "train_seconds": timer.train_seconds[-1],
+        "seconds": timer.epoch_seconds[-1],
+    }
+
+
+def _is_finite(model: keras.Model, probe: np.ndarray) -> bool:
+    """Whether the weights, and the outputs on a few reviews, are all finite numbers."""
+    outputs = keras.ops.convert_to_numpy(model(probe, training=False))
+    weights_finite = all(np.isfinite(weight).all() for weight in model.get_weights())
+    return weights_finite and bool(np.isfinite(outputs).all())
 
 
 def fit(
@@ -82,16 +146,19 @@ def fit(
     *,
     batch_size: int,
     epochs: int,
+    initial_epoch: int = 0,
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     callbacks: list[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
 ) -> keras.callbacks.History:
-    """seqnet's training loop on checked arrays: the one path training and benchmarks share."""
+    """seqnet's training loop on checked, already shuffled arrays (benchmarks share it)."""
     return model.fit(
         x,
         y,
         batch_size=batch_size,
         epochs=epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,
         validation_data=validation_data,
         callbacks=list(callbacks),
         verbose=verbose,
@@ -108,37 +175,45 @@ def evaluate(model: keras.Model, x, y, *, batch_size: int = 256) -> dict[str, fl
 
 
 def train_and_evaluate(
-    config: TrainConfig, workdir: str | Path, *, verbose: int | str = "auto"
+    config: TrainConfig,
+    workdir: str | Path,
+    *,
+    resume: bool = False,
+    verbose: int | str = "auto",
 ) -> dict[str, Any]:
     """Train per ``config`` and write model, vocabulary, metrics and plot into ``workdir``.
+
+    After each epoch the model and optimizer are checkpointed atomically in ``workdir``; with
+    ``resume=True`` training continues from the last checkpoint of the same config.
 
     Returns:
         The metrics also written to ``workdir/metrics.json``: per-epoch history, seconds per
         epoch and the final test loss and accuracy.
     """
     workdir = Path(workdir)
-    keras.utils.set_random_seed(config.seed)
     dataset = load_training_data(config, verbose=bool(verbose))
-    model = build_model(config.model)
-    timer = EpochTimer()
-    history = train(model, dataset, config, callbacks=[timer], verbose=verbose)
-    metrics = _metrics(config, dataset, history.history, timer)
+    arrays = TrainingArrays.check(dataset, config.model)
+    model, epochs = load_checkpoint(workdir, config) if resume else (None, [])
+    if model is None:
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(config.model)
+    for epoch in range(len(epochs), config.epochs):
+        try:
+            epochs.append(train_one_epoch(model, arrays, config, epoch, verbose=verbose))
+        except TrainingDivergedError as error:
+            kept = (
+                f"the checkpoint after epoch {len(epochs)} is kept in {workdir}"
+                if epochs
+                else "no epoch had finished, so there is no checkpoint"
+            )
+            raise TrainingDivergedError(f"{error} {kept}.") from None
+        save_checkpoint(workdir, model, config, epochs)
+    metrics = _metrics(config, dataset, epochs)
     save_run(workdir, model, dataset.vocabulary, metrics)
     return metrics
 
 
-def _metrics(
-    config: TrainConfig, dataset: ImdbDataset, history: dict[str, list], timer: EpochTimer
-) -> dict[str, Any]:
-    epochs = [
-        {
-            "epoch": index + 1,
-            **{name: float(values[index]) for name, values in history.items()},
-            "train_seconds": timer.train_seconds[index],
-            "seconds": timer.epoch_seconds[index],
-        }
-        for index in range(len(timer.epoch_seconds))
-    ]
+def _metrics(config: TrainConfig, dataset: ImdbDataset, epochs: list[dict]) -> dict[str, Any]:
     return {
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
@@ -147,8 +222,9 @@ def _metrics(
         "train_samples": len(dataset.x_train),
         "test_samples": len(dataset.x_test),
         "history": epochs,
-        "seconds_per_epoch": float(np.mean(timer.epoch_seconds)),
-        "train_samples_per_second": len(dataset.x_train) / float(np.mean(timer.train_seconds)),
+        "seconds_per_epoch": float(np.mean([epoch["seconds"] for epoch in epochs])),
+        "train_samples_per_second": len(dataset.x_train)
+        / float(np.mean([epoch["train_seconds"] for epoch in epochs])),
         "test_loss": epochs[-1]["val_loss"],
         "test_accuracy": epochs[-1]["val_accuracy"],
     }

@@ -27,7 +27,14 @@ def trained_run(tmp_path_factory):
 def test_run_folder_has_every_output(trained_run):
     workdir, metrics = trained_run
     names = {path.name for path in workdir.iterdir()}
-    assert names == {"model.keras", "vocabulary.json", "metrics.json", "history.png"}
+    assert names == {
+        "model.keras",
+        "vocabulary.json",
+        "metrics.json",
+        "history.png",
+        "checkpoint.keras",
+        "checkpoint.json",
+    }
     assert (workdir / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads((workdir / "metrics.json").read_text())
     assert written == json.loads(json.dumps(metrics))

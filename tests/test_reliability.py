@@ -1,0 +1,145 @@
+"""Crash-safe training: reproducible runs, atomic checkpoints, resume after SIGKILL, NaN stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import seqnet.train
+from seqnet.config import ModelConfig, TrainConfig
+from seqnet.saving import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, load_model, save_model
+from seqnet.train import TrainingDivergedError, train_and_evaluate
+
+TINY = ModelConfig(
+    vocabulary_size=200, sequence_length=60, embedding_dim=16, filters=32, hidden_units=16
+)
+TINY_RUN = TrainConfig(data="synthetic", epochs=2, synthetic_samples=400, seed=11, model=TINY)
+
+
+def _weights(workdir: Path) -> list[np.ndarray]:
+    return load_model(workdir / "model.keras").get_weights()
+
+
+def test_same_seed_gives_bit_identical_weights(tmp_path):
+    train_and_evaluate(TINY_RUN, tmp_path / "first", verbose=0)
+    train_and_evaluate(TINY_RUN, tmp_path / "second", verbose=0)
+    for first, second in zip(
+        _weights(tmp_path / "first"), _weights(tmp_path / "second"), strict=True
+    ):
+        np.testing.assert_array_equal(first, second)
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    one_epoch = TrainConfig(**{**TINY_RUN.__dict__, "epochs": 1})
+    train_and_evaluate(one_epoch, tmp_path / "resumed", verbose=0)
+    resumed = train_and_evaluate(TINY_RUN, tmp_path / "resumed", resume=True, verbose=0)
+    straight = train_and_evaluate(TINY_RUN, tmp_path / "straight", verbose=0)
+    assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2]
+    assert resumed["test_accuracy"] == pytest.approx(straight["test_accuracy"], abs=0.02)
+    optimizer = load_model(tmp_path / "resumed" / CHECKPOINT_FILE).optimizer
+    steps_per_epoch = -(-TINY_RUN.synthetic_samples // TINY_RUN.batch_size)
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 2 * steps_per_epoch
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train_and_evaluate(TrainConfig(**{**TINY_RUN.__dict__, "epochs": 1}), tmp_path, verbose=0)
+    with pytest.raises(ValueError, match="other settings .*seed"):
+        train_and_evaluate(TrainConfig(**{**TINY_RUN.__dict__, "seed": 99}), tmp_path, resume=True)
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        train_and_evaluate(TINY_RUN, tmp_path / "empty", resume=True)
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    save_model(model, tmp_path / CHECKPOINT_FILE)
+    good = (tmp_path / CHECKPOINT_FILE).read_bytes()
+
+    def crash(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a zip")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", crash)
+    with pytest.raises(OSError, match="No space left"):
+        save_model(model, tmp_path / CHECKPOINT_FILE)
+    assert (tmp_path / CHECKPOINT_FILE).read_bytes() == good
+    assert [path.name for path in tmp_path.iterdir()] == [CHECKPOINT_FILE]
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    real_train_one_epoch = seqnet.train.train_one_epoch
+
+    def poisoned_second_epoch(model, arrays, config, epoch, **kwargs):
+        if epoch == 1:  # a weight blown up to NaN, as a too-large step would
+            kernel = model.get_layer("hidden").kernel
+            kernel.assign(keras.ops.full(kernel.shape, float("nan")))
+        return real_train_one_epoch(model, arrays, config, epoch, **kwargs)
+
+    monkeypatch.setattr(seqnet.train, "train_one_epoch", poisoned_second_epoch)
+    with pytest.raises(TrainingDivergedError, match="epoch 2.*checkpoint after epoch 1 is kept"):
+        train_and_evaluate(TINY_RUN, tmp_path, verbose=0)
+    state = json.loads((tmp_path / CHECKPOINT_STATE_FILE).read_text())
+    assert len(state["epochs"]) == 1
+    assert all(np.isfinite(w).all() for w in load_model(tmp_path / CHECKPOINT_FILE).get_weights())
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_a_huge_learning_rate_is_reported_as_divergence(tmp_path):
+    config = TrainConfig(
+        **{**TINY_RUN.__dict__, "model": ModelConfig(**{**TINY.__dict__, "learning_rate": 1e35})}
+    )
+    with pytest.raises(TrainingDivergedError, match="Lower the learning rate"):
+        train_and_evaluate(config, tmp_path, verbose=0)
+
+
+# --- killing a real training process ---------------------------------------------------------
+
+KILL_RUN = ["--data", "synthetic", "--synthetic-samples", "1500", "--epochs", "3", "--seed", "5"]
+
+
+def _train_command(workdir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "seqnet", "train", *KILL_RUN, "--workdir", str(workdir), *extra]
+
+
+def _epochs_done(workdir: Path) -> int:
+    try:
+        return len(json.loads((workdir / CHECKPOINT_STATE_FILE).read_text())["epochs"])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def _kill_mid_epoch(command: list[str], workdir: Path, after_epochs: int) -> None:
+    """Start training, wait until ``after_epochs`` are checkpointed, then SIGKILL mid-epoch."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while _epochs_done(workdir) < after_epochs:
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline, "training made no progress"
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_training_survives_repeated_sigkill_and_resume(tmp_path):
+    workdir = tmp_path / "killed"
+    _kill_mid_epoch(_train_command(workdir), workdir, after_epochs=1)
+    _kill_mid_epoch(_train_command(workdir, "--resume"), workdir, after_epochs=2)
+    assert _epochs_done(workdir) == 2
+    subprocess.run(_train_command(workdir, "--resume"), check=True, capture_output=True)
+    subprocess.run(_train_command(tmp_path / "straight"), check=True, capture_output=True)
+    killed = json.loads((workdir / "metrics.json").read_text())
+    straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert [epoch["epoch"] for epoch in killed["history"]] == [1, 2, 3]
+    difference = abs(killed["test_accuracy"] - straight["test_accuracy"])
+    print(f"{keras.backend.backend()}: 2 kills survived, test accuracy differs by {difference:.4f}")
+    assert difference <= 0.02
