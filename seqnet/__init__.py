@@ -20,6 +20,8 @@ _EXPORTS = {
     "build_imdb_cnn": "seqnet.model",
     "Classifier": "seqnet.predict",
     "Vocabulary": "seqnet.text",
+    "closed_form_slope": "seqnet.regression",
+    "fit_slope": "seqnet.regression",
     "train_and_evaluate": "seqnet.train",
 }
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "TrainConfig",
     "Vocabulary",
     "build_imdb_cnn",
+    "closed_form_slope",
+    "fit_slope",
     "load_imdb",
     "read_dataset",
     "train_and_evaluate",
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from seqnet.data import ImdbDataset, load_imdb, read_dataset
     from seqnet.model import build_imdb_cnn
     from seqnet.predict import Classifier
+    from seqnet.regression import closed_form_slope, fit_slope
     from seqnet.text import Vocabulary
     from seqnet.train import train_and_evaluate
 

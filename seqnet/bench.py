@@ -2,8 +2,8 @@
 
 Each workload is prepared (model built, compiled, warmed up: that first-call time is reported
 apart as ``first_step_seconds``) and then timed in rounds by the caller: pytest-benchmark in
-``benchmarks/``, or :func:`time_rounds` for ``seqnet bench``. Only ``keras.ops`` and Keras
-layers appear here; native baselines come from :mod:`seqnet.native`.
+``benchmarks/``, or ``time_rounds`` for ``seqnet bench``. Only ``keras.ops`` and Keras
+layers appear here; native baselines come from ``seqnet.native``.
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ class BenchConfig:
 class FlopCount:
     """Analytic floating-point operations per review (1 multiply-add = 2 FLOPs).
 
-    forward = 2 * (L_out * filters * kernel * embedding     # Conv1D, L_out = length - kernel + 1
-                   + filters * hidden + hidden)              # the two Dense layers
-    training = 3 * forward   # backward ~ twice forward: gradients for inputs and weights
+        forward = 2 * (L_out * filters * kernel * embedding  # Conv1D, L_out = length - kernel + 1
+                       + filters * hidden + hidden)          # the two Dense layers
+        training = 3 * forward  # backward ~ twice forward: gradients for inputs and weights
+
     The embedding lookup, ReLU, max-pooling, dropout and the optimizer are ignored (<1 %).
     """
 

@@ -24,7 +24,20 @@ def _require_positive(owner: str, **values: float) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Hyperparameters of the IMDB CNN; the defaults build the lecture's network exactly."""
+    """Hyperparameters of the IMDB CNN; the defaults build the lecture's network exactly.
+
+    Attributes:
+        vocabulary_size: Rows of the embedding table, the reserved ids 0-2 included.
+        sequence_length: Tokens per review after padding or truncation.
+        embedding_dim: Width of each token's embedding vector.
+        filters: Output channels of the convolution.
+        kernel_size: Tokens each convolution window spans; the convolution's output has
+            ``sequence_length - kernel_size + 1`` steps.
+        hidden_units: Width of the hidden dense layer.
+        dropout_rate: Fraction dropped after the embedding and after the hidden layer.
+        learning_rate: Adam's step size.
+        batch_normalization: Add BatchNormalization after the convolution and the hidden layer.
+    """
 
     vocabulary_size: int = 5000  # Embedding rows; the reserved ids 0-2 included
     sequence_length: int = 400  # tokens per review after padding/truncation
@@ -65,7 +78,17 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run: data, schedule and model. The lecture's recipe is the default."""
+    """One training run: data, schedule and model. The lecture's recipe is the default.
+
+    Attributes:
+        data: ``"keras"``, ``"synthetic"``, or a path to aclImdb_v1.tar.gz, aclImdb/ or an .npz
+            file (see [`load_imdb`][seqnet.data.load_imdb]).
+        epochs: Passes over the training split.
+        batch_size: Reviews per gradient step.
+        seed: Seeds weights, dropout and shuffling.
+        synthetic_samples: Reviews per split when ``data="synthetic"``.
+        model: The network's hyperparameters.
+    """
 
     data: str = (
         "synthetic"  # "keras", "synthetic", or a path to aclImdb_v1.tar.gz, aclImdb/ or .npz
@@ -87,10 +110,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.model must be a ModelConfig, got {self.model!r}.")
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts, ready for JSON (as saved in metrics.json)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from [`to_dict`][seqnet.config.TrainConfig.to_dict]'s output."""
         values = dict(values)
         values["model"] = ModelConfig(**values.get("model", {}))
         return cls(**values)

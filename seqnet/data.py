@@ -47,8 +47,13 @@ _REVIEW_PATH = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)
 class ImdbDataset:
     """Padded train and test arrays and the vocabulary that produced them.
 
-    ``x_*`` are int32 of shape ``(reviews, maxlen)``; ``y_*`` are int32 labels, 1 = positive.
-    ``vocabulary`` is None for .npz data that carries none.
+    Attributes:
+        x_train: Token ids, int32 of shape ``(reviews, maxlen)``.
+        y_train: Labels, int32 of shape ``(reviews,)``: 1 positive, 0 negative.
+        x_test: Token ids of the test split, like ``x_train``.
+        y_test: Labels of the test split, like ``y_train``.
+        vocabulary: The word -> id mapping, or None for .npz data that carries none.
+        source: The source the arrays were read from, e.g. ``"synthetic"`` or a path.
     """
 
     x_train: np.ndarray
@@ -59,6 +64,7 @@ class ImdbDataset:
     source: str
 
     def splits(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The arrays as ``(x_train, y_train), (x_test, y_test)``, as ``load_imdb`` returns them."""
         return (self.x_train, self.y_train), (self.x_test, self.y_test)
 
 
@@ -74,7 +80,10 @@ def load_imdb(
     """Load IMDB as ``(x_train, y_train), (x_test, y_test)``, padded like ``pad_sequences``.
 
     Args:
-        source: One of the sources in ``SOURCES_HELP``.
+        source: ``"keras"`` (``keras.datasets.imdb``, downloads once), ``"synthetic"`` (built
+            in, offline), a path to ``aclImdb_v1.tar.gz`` or an extracted ``aclImdb/`` folder,
+            or a path to an ``.npz`` file with integer arrays ``x_train``, ``y_train``,
+            ``x_test`` and ``y_test``.
         num_words: Keep word ids below this (Keras' ``num_words``); rarer words become id 2.
         maxlen: Tokens per review: shorter reviews are padded with 0 in front, longer ones
             keep their last ``maxlen`` tokens.
@@ -83,7 +92,16 @@ def load_imdb(
             ``~/.cache/seqnet``.
         verbose: Show a progress bar while reading raw text.
 
-    Example:
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: token ids as int32 arrays of shape
+        ``(reviews, maxlen)`` and labels as int32 vectors, 1 for a positive review.
+
+    Raises:
+        FileNotFoundError: If ``source`` is a path that does not exist.
+        ConnectionError: If ``source="keras"`` cannot download the data set.
+        ValueError: If a size is not a positive integer or a file is not a usable data set.
+
+    Examples:
         >>> (x_train, y_train), (x_test, y_test) = load_imdb("synthetic", maxlen=100)
         >>> x_train.shape, x_train.dtype.name
         ((2000, 100), 'int32')
@@ -108,7 +126,20 @@ def read_dataset(
     cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
 ) -> ImdbDataset:
-    """Like :func:`load_imdb`, but returns an :class:`ImdbDataset` with its vocabulary."""
+    """Like [`load_imdb`][seqnet.data.load_imdb], but keeps the vocabulary with the arrays.
+
+    Args:
+        source: The data source, as for [`load_imdb`][seqnet.data.load_imdb].
+        num_words: Keep word ids below this; rarer words become id 2.
+        maxlen: Tokens per review after padding or truncation.
+        synthetic_samples: Reviews per split for ``source="synthetic"``.
+        cache_dir: Where tokenized archives are cached; defaults to
+            [`default_cache_dir()`][seqnet.data.default_cache_dir].
+        verbose: Show a progress bar while reading raw text.
+
+    Returns:
+        The arrays, the vocabulary that encoded them (None for .npz data) and the source.
+    """
     _check_sizes(num_words=num_words, maxlen=maxlen, synthetic_samples=synthetic_samples)
     if source == "keras":
         return _read_keras(num_words, maxlen)
@@ -124,6 +155,7 @@ def read_dataset(
 
 
 def default_cache_dir() -> Path:
+    """``$SEQNET_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/seqnet`` or ``~/.cache/seqnet``."""
     if "SEQNET_CACHE_DIR" in os.environ:
         return Path(os.environ["SEQNET_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -426,6 +458,19 @@ def check_token_ids(
 
     Backends fail silently on bad ids (JAX returns NaN rows, XLA clamps), so seqnet checks
     dtype, shape and range before any array reaches a model.
+
+    Args:
+        x: Token ids, anything ``np.asarray`` turns into a 2-D integer array.
+        vocabulary_size: Ids must lie in ``[0, vocabulary_size)``.
+        sequence_length: The tokens per review the model expects, or None to accept any.
+        name: What ``x`` is called in error messages.
+
+    Returns:
+        ``x`` as an int32 array of shape ``(batch, length)``.
+
+    Raises:
+        ValueError: If ``x`` is ragged, not integral, not 2-D, empty, of the wrong length or
+            holds an id outside the vocabulary.
     """
     try:
         array = np.asarray(x)
@@ -462,7 +507,19 @@ def check_token_ids(
 
 
 def check_labels(y, count: int, *, name: str = "labels") -> np.ndarray:
-    """Return labels as an int32 vector of ``count`` zeros and ones, or raise ``ValueError``."""
+    """Return labels as an int32 vector of ``count`` zeros and ones, or raise ``ValueError``.
+
+    Args:
+        y: Labels, shape ``(count,)`` or ``(count, 1)``, numbers or booleans.
+        count: How many labels there must be (the number of reviews).
+        name: What ``y`` is called in error messages.
+
+    Returns:
+        An int32 array of shape ``(count,)``: 1 positive, 0 negative.
+
+    Raises:
+        ValueError: If the shape is wrong or a label is not 0 or 1.
+    """
     array = np.asarray(y)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
@@ -490,6 +547,16 @@ def make_synthetic(
     Reviews are filler words drawn with Zipf-like frequencies, of varied length, padded like
     IMDB. Each positive review carries one to three words from a small "positive" set, each
     negative review words from a "negative" set; a model must find them anywhere in the review.
+
+    Args:
+        num_words: Vocabulary size: ids lie in ``[0, num_words)``.
+        maxlen: Tokens per review after padding.
+        samples: Reviews in each split.
+        seed: The same seed always gives the same reviews.
+
+    Returns:
+        Train and test splits of ``samples`` reviews each, with the vocabulary of made-up words
+        (``good0``, ``bad0``, ``word0``, ...).
     """
     _check_sizes(num_words=num_words, maxlen=maxlen, synthetic_samples=samples)
     words = _synthetic_words(num_words)

@@ -17,7 +17,7 @@ class MatmulConv1D(keras.layers.Conv1D):
     Weights, their layout and the output are those of ``keras.layers.Conv1D`` (so weights
     transfer both ways); other settings fall back to ``Conv1D``'s own computation.
 
-    Example:
+    Examples:
         >>> layer = MatmulConv1D(4, 3, data_format="channels_last")
         >>> layer(keras.ops.ones((2, 10, 5))).shape
         (2, 8, 4)

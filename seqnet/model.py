@@ -27,7 +27,8 @@ def build_imdb_cnn(
 
     Embedding -> Dropout -> Conv1D(relu) -> GlobalMaxPooling1D -> Dense(relu) -> Dropout ->
     Dense(1, sigmoid), compiled with Adam, binary cross-entropy and accuracy. The default has
-    350,751 parameters.
+    350,751 parameters. Each default is the field of the same name in
+    [`ModelConfig`][seqnet.config.ModelConfig].
 
     Args:
         vocabulary_size: Rows of the embedding table; token ids must lie in
@@ -45,7 +46,7 @@ def build_imdb_cnn(
         A compiled ``keras.Model`` mapping int token ids of shape ``(batch, sequence_length)``
         to the probability of a positive review, shape ``(batch, 1)``.
 
-    Example:
+    Examples:
         >>> model = build_imdb_cnn()
         >>> model.count_params()
         350751
@@ -106,7 +107,7 @@ def _build_network(config: ModelConfig) -> keras.Model:
 
 
 def model_config_of(model: keras.Model) -> ModelConfig:
-    """Recover the ``ModelConfig`` of a model built by :func:`build_model`."""
+    """Recover the ``ModelConfig`` of a model built by ``build_model``."""
     embedding = model.get_layer("embedding")
     convolution = model.get_layer("convolution")
     layer_names = {layer.name for layer in model.layers}
@@ -124,7 +125,7 @@ def model_config_of(model: keras.Model) -> ModelConfig:
 
 
 def input_limits(model: keras.Model) -> tuple[int, int]:
-    """(vocabulary size, sequence length) a model built by :func:`build_model` accepts."""
+    """(vocabulary size, sequence length) a model built by ``build_model`` accepts."""
     return model.get_layer("embedding").input_dim, model.input_shape[1]
 
 

@@ -24,9 +24,11 @@ class Prediction:
 
     @property
     def label(self) -> str:
+        """``"positive"`` if the probability is at least 0.5, else ``"negative"``."""
         return "positive" if self.probability >= 0.5 else "negative"
 
     def to_json(self) -> dict:
+        """Text, probability and label, as ``seqnet predict --json`` prints them."""
         return {"text": self.text, "probability": self.probability, "label": self.label}
 
 
@@ -34,10 +36,10 @@ class Classifier:
     """A trained model plus its vocabulary: raw text in, probabilities out.
 
     Args:
-        model: A model built by :func:`seqnet.build_imdb_cnn` (trained).
+        model: A trained model built by [`build_imdb_cnn`][seqnet.model.build_imdb_cnn].
         vocabulary: The vocabulary the model was trained with.
 
-    Example:
+    Examples:
         >>> classifier = Classifier.load("runs/imdb-cnn")  # doctest: +SKIP
         >>> classifier.predict(["A wonderful, moving film."])[0].label  # doctest: +SKIP
         'positive'
@@ -55,24 +57,67 @@ class Classifier:
 
     @classmethod
     def load(cls, workdir: str | Path) -> Classifier:
-        """Load ``model.keras`` and ``vocabulary.json`` written by ``seqnet train``."""
+        """Load ``model.keras`` and ``vocabulary.json`` written by ``seqnet train``.
+
+        Args:
+            workdir: The run folder.
+
+        Returns:
+            A classifier for raw text.
+
+        Raises:
+            FileNotFoundError: If the model or the vocabulary is missing.
+            ValueError: If a file is not a safe, valid model or vocabulary.
+        """
         workdir = Path(workdir)
         return cls(load_model(workdir / MODEL_FILE), Vocabulary.load(workdir / VOCABULARY_FILE))
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 256) -> list[Prediction]:
-        """Classify raw reviews."""
+        """Classify raw reviews.
+
+        Args:
+            texts: Raw review texts; HTML such as ``<br />`` is cleaned away.
+            batch_size: Reviews per forward pass.
+
+        Returns:
+            One [`Prediction`][seqnet.predict.Prediction] per text, in order.
+        """
         probabilities = self.predict_probabilities(texts, batch_size=batch_size)
         return [Prediction(t, float(p)) for t, p in zip(texts, probabilities, strict=True)]
 
     def predict_probabilities(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
-        """Probability that each review is positive, shape ``(len(texts),)``."""
+        """Probability that each review is positive.
+
+        Args:
+            texts: Raw review texts.
+            batch_size: Reviews per forward pass.
+
+        Returns:
+            float64 array of shape ``(len(texts),)``.
+
+        Raises:
+            ValueError: If ``texts`` is a single string or holds something else than strings.
+        """
         if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
             raise ValueError("texts must be a sequence of strings, e.g. ['a great film'].")
         token_ids = self.vocabulary.encode_batch(list(texts), self.sequence_length)
         return self.predict_token_ids(token_ids, batch_size=batch_size)
 
     def predict_token_ids(self, token_ids, *, batch_size: int = 256) -> np.ndarray:
-        """Probabilities for already encoded, padded token ids of shape ``(batch, length)``."""
+        """Probabilities for already encoded, padded token ids.
+
+        Args:
+            token_ids: Integer ids of shape ``(batch, sequence_length)``, as made by
+                [`Vocabulary.encode_batch`][seqnet.text.Vocabulary.encode_batch].
+            batch_size: Reviews per forward pass.
+
+        Returns:
+            float64 array of shape ``(batch,)``.
+
+        Raises:
+            ValueError: If the ids do not fit the model (see
+                [`check_token_ids`][seqnet.data.check_token_ids]).
+        """
         x = check_token_ids(token_ids, self.vocabulary_size, self.sequence_length)
         chunks = [
             keras.ops.convert_to_numpy(self.model(x[start : start + batch_size], training=False))

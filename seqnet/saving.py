@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -51,6 +52,10 @@ def load_model(path: str | Path) -> keras.Model:
         raise ValueError(f"{path} is not a .keras model file (not a zip archive).")
     try:
         return keras.saving.load_model(path, safe_mode=True)
+    except TypeError as error:
+        if "optimizers" not in str(error):
+            raise ValueError(f"Could not load the model at {path}: {error}") from None
+        return _load_with_fresh_optimizer(path)
     except ValueError as error:
         if "safe_mode" in str(error) or "lambda" in str(error).lower():
             raise ValueError(
@@ -59,6 +64,28 @@ def load_model(path: str | Path) -> keras.Model:
                 f"keras.saving.load_model(path, safe_mode=False)."
             ) from None
         raise ValueError(f"Could not load the model at {path}: {error}") from None
+
+
+def _load_with_fresh_optimizer(path: Path) -> keras.Model:
+    """Load a model whose optimizer class belongs to another backend (torch saves its own Adam).
+
+    The weights load as usual; the optimizer is rebuilt with the saved learning rate, and its
+    moment estimates start afresh, which only matters for continuing training.
+    """
+    from seqnet.model import compile_model
+
+    with zipfile.ZipFile(path) as archive:
+        saved = json.loads(archive.read("config.json"))
+    optimizer = (saved.get("compile_config") or {}).get("optimizer") or {}
+    learning_rate = float(optimizer.get("config", {}).get("learning_rate", 1e-3))
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    compile_model(model, learning_rate=learning_rate)
+    warnings.warn(
+        f"{path} was saved by another Keras backend; its weights are loaded, its optimizer "
+        f"state starts afresh.",
+        stacklevel=3,
+    )
+    return model
 
 
 CHECKPOINT_FILE = "checkpoint.keras"

@@ -45,6 +45,10 @@ def tokenize(text: str) -> list[str]:
 def pad(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:
     """Pad and truncate with Keras' defaults: zeros in front, keep each review's last tokens.
 
+    Args:
+        sequences: Token id lists, of any lengths.
+        maxlen: Tokens per row of the result.
+
     Returns:
         int32 array of shape ``(len(sequences), maxlen)``.
     """
@@ -61,7 +65,7 @@ class Vocabulary:
         words: Words by frequency rank; ``words[0]`` gets id 4 (``RESERVED_IDS + 1``).
         num_words: Ids are kept below this bound; rarer words map to the out-of-vocabulary id.
 
-    Example:
+    Examples:
         >>> vocabulary = Vocabulary.from_texts(["a good film", "a bad film"], num_words=10)
         >>> vocabulary.encode("A good, good film!")
         [1, 4, 7, 7, 5]
@@ -86,6 +90,7 @@ class Vocabulary:
 
     @classmethod
     def from_token_lists(cls, token_lists: Iterable[list[str]], num_words: int) -> Vocabulary:
+        """Like [`from_texts`][seqnet.text.Vocabulary.from_texts], for already tokenized texts."""
         counts: Counter[str] = Counter()
         for tokens in token_lists:
             counts.update(tokens)
@@ -103,6 +108,7 @@ class Vocabulary:
         return len(self.words)
 
     def encode_tokens(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of tokens, after the start id; unknown or rare words get the out-of-vocabulary id."""
         ids = self._ids
         return [START_ID, *(ids.get(token, OOV_ID) for token in tokens)]
 
@@ -128,6 +134,7 @@ class Vocabulary:
         return " ".join(words)
 
     def to_json(self) -> dict:
+        """The vocabulary as a JSON-ready dict, tagged with the tokenizer version."""
         return {
             "format": "seqnet.vocabulary",
             "tokenizer": TOKENIZER_VERSION,
@@ -137,6 +144,11 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, payload: Mapping) -> Vocabulary:
+        """Rebuild a vocabulary from [`to_json`][seqnet.text.Vocabulary.to_json]'s dict.
+
+        Raises:
+            ValueError: If ``payload`` is not a seqnet vocabulary or comes from another tokenizer.
+        """
         if payload.get("format") != "seqnet.vocabulary":
             raise ValueError("Not a seqnet vocabulary file (missing format 'seqnet.vocabulary').")
         if payload.get("tokenizer") != TOKENIZER_VERSION:
@@ -152,6 +164,12 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocabulary:
+        """Read a vocabulary written by [`save`][seqnet.text.Vocabulary.save].
+
+        Raises:
+            FileNotFoundError: If there is no file at ``path``.
+            ValueError: If the file is not a seqnet vocabulary in JSON.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No vocabulary file at {path}.")

@@ -63,8 +63,10 @@ def _weighted_sum(weights):
 def test_other_settings_fall_back_to_conv1d():
     reference, fast, inputs = _pair(filters=3, kernel_size=3, padding="same", strides=2)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(fast(inputs)), keras.ops.convert_to_numpy(reference(inputs)),
-        rtol=1e-5, atol=1e-5,
+        keras.ops.convert_to_numpy(fast(inputs)),
+        keras.ops.convert_to_numpy(reference(inputs)),
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
