@@ -214,7 +214,7 @@ def _read_raw_text_cached(
 def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> ImdbDataset:
     if path.is_dir():
         records = _folder_reviews(path, verbose)
-    elif tarfile.is_tarfile(path):
+    elif _is_tar_archive(path):
         records = _archive_reviews(path, verbose)
     else:
         raise ValueError(
@@ -266,6 +266,16 @@ def _archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
         ) from None
     progress.update(path.stat().st_size, finalize=True)
     _warn_links(links, path)
+
+
+def _is_tar_archive(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:  # compressed, then cut off
+        raise ValueError(
+            f"Could not read {path}: the archive is corrupt or truncated ({error}). "
+            f"Download aclImdb_v1.tar.gz again."
+        ) from None
 
 
 def _decompressed(raw: BinaryIO) -> BinaryIO:
