@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from seqnet.config import ModelConfig
+from seqnet.layers import MatmulConv1D, MaxPooledConv1D
 
 _DEFAULTS = ModelConfig()
 # Stated once, so the model is the same under every backend whatever keras.json says.
@@ -22,6 +23,8 @@ def build_imdb_cnn(
     dropout_rate: float = _DEFAULTS.dropout_rate,
     learning_rate: float = _DEFAULTS.learning_rate,
     batch_normalization: bool = _DEFAULTS.batch_normalization,
+    fuse_pooling: bool = _DEFAULTS.fuse_pooling,
+    matmul_convolution: bool = _DEFAULTS.matmul_convolution,
 ) -> keras.Model:
     """Build and compile the IMDB sentiment CNN; with no arguments, the lecture's network.
 
@@ -41,6 +44,10 @@ def build_imdb_cnn(
         dropout_rate: Fraction of units dropped after the embedding and the hidden layer.
         learning_rate: Adam's step size.
         batch_normalization: Add BatchNormalization after the convolution and the hidden layer.
+        fuse_pooling: Apply the convolution's bias and ReLU after max-pooling: the same
+            outputs, computed faster (one ``MaxPooledConv1D`` layer instead of two).
+        matmul_convolution: Compute the convolution as one matrix multiply over the shifted
+            windows; the same outputs within float32 rounding.
 
     Returns:
         A compiled ``keras.Model`` mapping int token ids of shape ``(batch, sequence_length)``
@@ -61,6 +68,8 @@ def build_imdb_cnn(
         dropout_rate=dropout_rate,
         learning_rate=learning_rate,
         batch_normalization=batch_normalization,
+        fuse_pooling=fuse_pooling,
+        matmul_convolution=matmul_convolution,
     )
     return build_model(config)
 
@@ -87,23 +96,32 @@ def _build_network(config: ModelConfig) -> keras.Model:
         token_ids
     )  # (batch, 400, 50)
     x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
-    x = keras.layers.Conv1D(
-        config.filters,
-        config.kernel_size,
-        activation="relu",
-        padding="valid",
-        data_format=DATA_FORMAT,
-        name="convolution",
-    )(x)  # (batch, 398, 250)
-    if config.batch_normalization:
-        x = keras.layers.BatchNormalization(name="convolution_batch_norm")(x)
-    x = keras.layers.GlobalMaxPooling1D(data_format=DATA_FORMAT, name="max_pooling")(x)
+    x = _convolution_and_pooling(config, x)  # (batch, 250)
     x = keras.layers.Dense(config.hidden_units, activation="relu", name="hidden")(x)  # (batch, 250)
     if config.batch_normalization:
         x = keras.layers.BatchNormalization(name="hidden_batch_norm")(x)
     x = keras.layers.Dropout(config.dropout_rate, name="hidden_dropout")(x)
     probability = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)  # (batch, 1)
     return keras.Model(token_ids, probability, name="imdb_cnn")
+
+
+def _convolution_and_pooling(config: ModelConfig, x):
+    """Conv1D(relu) -> [BatchNorm] -> GlobalMaxPooling1D, in the formulation ``config`` asks."""
+    settings = {
+        "filters": config.filters,
+        "kernel_size": config.kernel_size,
+        "activation": "relu",
+        "padding": "valid",
+        "data_format": DATA_FORMAT,
+    }
+    if config.fuse_pooling:
+        layer = MaxPooledConv1D(matmul=config.matmul_convolution, name="convolution", **settings)
+        return layer(x)
+    convolution = MatmulConv1D if config.matmul_convolution else keras.layers.Conv1D
+    x = convolution(name="convolution", **settings)(x)  # (batch, 398, 250)
+    if config.batch_normalization:
+        x = keras.layers.BatchNormalization(name="convolution_batch_norm")(x)
+    return keras.layers.GlobalMaxPooling1D(data_format=DATA_FORMAT, name="max_pooling")(x)
 
 
 def model_config_of(model: keras.Model) -> ModelConfig:
@@ -121,6 +139,9 @@ def model_config_of(model: keras.Model) -> ModelConfig:
         dropout_rate=model.get_layer("hidden_dropout").rate,
         learning_rate=_learning_rate_of(model),
         batch_normalization="hidden_batch_norm" in layer_names,
+        fuse_pooling=isinstance(convolution, MaxPooledConv1D),
+        matmul_convolution=isinstance(convolution, MatmulConv1D)
+        and getattr(convolution, "matmul", True),
     )
 
 

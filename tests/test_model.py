@@ -107,3 +107,34 @@ def test_synthetic_signal_is_learned():
     model.fit(data.x_train, data.y_train, batch_size=32, epochs=6, verbose=0)
     _, accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
     assert accuracy >= 0.95
+
+
+FORMULATIONS = [
+    {"fuse_pooling": True},
+    {"matmul_convolution": True},
+    {"fuse_pooling": True, "matmul_convolution": True},
+]
+
+
+@pytest.mark.parametrize("formulation", FORMULATIONS)
+def test_fast_formulations_compute_the_lecture_network(tiny_model_config, formulation):
+    lecture_config = ModelConfig(**{**tiny_model_config.__dict__, "dropout_rate": 0.0})
+    lecture = build_model(lecture_config)
+    fast = build_model(ModelConfig(**{**lecture_config.__dict__, **formulation}))
+    assert fast.count_params() == lecture.count_params()
+    fast.set_weights(lecture.get_weights())
+    data = make_synthetic(num_words=60, maxlen=24, samples=32)
+    np.testing.assert_allclose(
+        fast.predict(data.x_test, verbose=0), lecture.predict(data.x_test, verbose=0), atol=1e-5
+    )
+    # One identical Adam step from identical weights: equal gradients give equal weights.
+    lecture.train_on_batch(data.x_train, data.y_train)
+    fast.train_on_batch(data.x_train, data.y_train)
+    for after_fast, after_lecture in zip(fast.get_weights(), lecture.get_weights(), strict=True):
+        np.testing.assert_allclose(after_fast, after_lecture, atol=1e-5)
+    assert model_config_of(fast) == ModelConfig(**{**lecture_config.__dict__, **formulation})
+
+
+def test_fused_pooling_refuses_batch_normalization():
+    with pytest.raises(ValueError, match="fuse_pooling cannot be combined"):
+        ModelConfig(fuse_pooling=True, batch_normalization=True)
