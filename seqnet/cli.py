@@ -42,7 +42,7 @@ def _add_workdir(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def _add_train(commands) -> None:
-    from seqnet.config import ModelConfig, TrainConfig
+    from seqnet.config import LEARNING_RATE_SCHEDULES, ModelConfig, TrainConfig
 
     defaults, model = TrainConfig(), ModelConfig()
     train = commands.add_parser(
@@ -66,6 +66,13 @@ def _add_train(commands) -> None:
     )
     train.add_argument(
         "--learning-rate", type=float, default=model.learning_rate, help="Adam's step size"
+    )
+    train.add_argument(
+        "--learning-rate-schedule",
+        choices=LEARNING_RATE_SCHEDULES,
+        default=defaults.learning_rate_schedule,
+        help="'constant' is the lecture's Adam; 'cosine' anneals the step size to 0 over the "
+        f"run (default: {defaults.learning_rate_schedule})",
     )
     train.add_argument(
         "--batch-normalization",
@@ -168,6 +175,7 @@ def run_train(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             seed=args.seed,
             synthetic_samples=args.synthetic_samples,
+            learning_rate_schedule=args.learning_rate_schedule,
             model=ModelConfig(
                 learning_rate=args.learning_rate, batch_normalization=args.batch_normalization
             ),

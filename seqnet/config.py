@@ -16,6 +16,9 @@ OOV_ID = 2
 RESERVED_IDS = 3  # Keras' `index_from`: word id = frequency rank + 3 (rank 1 is the commonest word)
 
 
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+
 def _require_positive(owner: str, **values: float) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -101,6 +104,8 @@ class TrainConfig:
         batch_size: Reviews per gradient step.
         seed: Seeds weights, dropout and shuffling.
         synthetic_samples: Reviews per split when ``data="synthetic"``.
+        learning_rate_schedule: ``"constant"`` (the lecture's) or ``"cosine"``, which anneals
+            the step size to 0 over the run.
         model: The network's hyperparameters.
     """
 
@@ -111,6 +116,8 @@ class TrainConfig:
     batch_size: int = 32
     seed: int = 0  # weights, dropout and shuffling all derive from it
     synthetic_samples: int = 2000  # reviews per split when data="synthetic"
+    # "constant" is the lecture's Adam; "cosine" anneals the rate to 0 by the last step.
+    learning_rate_schedule: str = "constant"
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
@@ -120,6 +127,11 @@ class TrainConfig:
             batch_size=self.batch_size,
             synthetic_samples=self.synthetic_samples,
         )
+        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+            raise ValueError(
+                f"TrainConfig.learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, "
+                f"got {self.learning_rate_schedule!r}."
+            )
         if not isinstance(self.model, ModelConfig):
             raise ValueError(f"TrainConfig.model must be a ModelConfig, got {self.model!r}.")
 

@@ -81,8 +81,19 @@ def build_model(config: ModelConfig) -> keras.Model:
     return model
 
 
-def compile_model(model: keras.Model, *, learning_rate: float) -> None:
-    """Compile with the lecture's optimizer, loss and metric."""
+def compile_model(
+    model: keras.Model, *, learning_rate: float, decay_steps: int | None = None
+) -> None:
+    """Compile with the lecture's optimizer, loss and metric.
+
+    Args:
+        model: The network to compile.
+        learning_rate: Adam's step size (the initial one, with ``decay_steps``).
+        decay_steps: If given, the step size follows a cosine from ``learning_rate`` down to 0
+            over this many steps; otherwise it stays constant, as in the lecture.
+    """
+    if decay_steps is not None:
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.BinaryCrossentropy(),
@@ -153,5 +164,8 @@ def input_limits(model: keras.Model) -> tuple[int, int]:
 def _learning_rate_of(model: keras.Model) -> float:
     if model.optimizer is None:
         return _DEFAULTS.learning_rate
-    stored = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    rate = model.optimizer._learning_rate  # the schedule itself, where there is one
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        rate = rate.get_config()["initial_learning_rate"]
+    stored = float(keras.ops.convert_to_numpy(rate))
     return float(f"{stored:.7g}")  # undo float32 storage: 0.009999999776 -> 0.01

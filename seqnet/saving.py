@@ -77,9 +77,14 @@ def _load_with_fresh_optimizer(path: Path) -> keras.Model:
     with zipfile.ZipFile(path) as archive:
         saved = json.loads(archive.read("config.json"))
     optimizer = (saved.get("compile_config") or {}).get("optimizer") or {}
-    learning_rate = float(optimizer.get("config", {}).get("learning_rate", 1e-3))
+    rate = optimizer.get("config", {}).get("learning_rate", 1e-3)
+    schedule = rate.get("config", {}) if isinstance(rate, dict) else {}
     model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    compile_model(model, learning_rate=learning_rate)
+    compile_model(
+        model,
+        learning_rate=float(schedule.get("initial_learning_rate", rate if not schedule else 1e-3)),
+        decay_steps=schedule.get("decay_steps"),
+    )
     warnings.warn(
         f"{path} was saved by another Keras backend; its weights are loaded, its optimizer "
         f"state starts afresh.",

@@ -13,7 +13,7 @@ import numpy as np
 
 from seqnet.config import ModelConfig, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
-from seqnet.model import build_model, input_limits
+from seqnet.model import build_model, compile_model, input_limits
 from seqnet.saving import (
     METRICS_FILE,
     MODEL_FILE,
@@ -197,6 +197,9 @@ def train_and_evaluate(
     if model is None:
         keras.utils.set_random_seed(config.seed)
         model = build_model(config.model)
+        if config.learning_rate_schedule == "cosine":
+            steps = config.epochs * -(-len(arrays.x_train) // config.batch_size)
+            compile_model(model, learning_rate=config.model.learning_rate, decay_steps=steps)
     for epoch in range(len(epochs), config.epochs):
         try:
             epochs.append(train_one_epoch(model, arrays, config, epoch, verbose=verbose))
