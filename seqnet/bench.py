@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from seqnet import native
-from seqnet.config import ModelConfig
+from seqnet.config import ModelConfig, TrainConfig
 from seqnet.data import make_synthetic
 from seqnet.model import build_model
 from seqnet.predict import Classifier
@@ -42,7 +42,7 @@ class BenchConfig:
     inference_samples: int = 4096
     latency_calls: int = 40  # single-review predictions for p50 / p95
     matmul_size: int = 2048  # float32 (n, n) @ (n, n): 2 n^3 FLOPs
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=lambda: TrainConfig().model)  # seqnet's default
 
     @classmethod
     def full(cls) -> BenchConfig:

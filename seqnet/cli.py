@@ -177,7 +177,10 @@ def run_train(args: argparse.Namespace) -> int:
             synthetic_samples=args.synthetic_samples,
             learning_rate_schedule=args.learning_rate_schedule,
             model=ModelConfig(
-                learning_rate=args.learning_rate, batch_normalization=args.batch_normalization
+                learning_rate=args.learning_rate,
+                batch_normalization=args.batch_normalization,
+                # BatchNorm sits between convolution and pooling, so they cannot be fused.
+                fuse_pooling=not args.batch_normalization,
             ),
         )
     print(f"Training on {config.data} with the {keras.backend.backend()} backend.")

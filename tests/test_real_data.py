@@ -1,9 +1,12 @@
-"""Real IMDB: the lecture's recipe must reach the classic example's accuracy on every backend.
+"""Real IMDB: seqnet's recipe must reach the classic example's accuracy on every backend and seed.
 
-Runs only when SEQNET_IMDB_ARCHIVE names aclImdb_v1.tar.gz (CI sets it).
+Runs only when SEQNET_IMDB_ARCHIVE names aclImdb_v1.tar.gz (CI sets it). Each run's figures are
+appended to ``test-results/real-data-<backend>.json`` so CI can compare the backends' means.
 """
 
+import json
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,6 +18,8 @@ from seqnet.predict import Classifier
 from seqnet.train import train_and_evaluate
 
 pytestmark = pytest.mark.real_data
+SEEDS = (0, 1, 2)
+RESULTS = Path(__file__).parent.parent / "test-results"
 
 
 def test_archive_loads_like_keras_imdb(real_archive):
@@ -29,15 +34,33 @@ def test_archive_loads_like_keras_imdb(real_archive):
     np.testing.assert_array_equal(cached.x_test, dataset.x_test)
 
 
-def test_lecture_recipe_reaches_0_875_in_two_epochs(real_archive, tmp_path):
-    config = TrainConfig(data=str(real_archive), epochs=2, batch_size=32, seed=0)
+def _record(metrics: dict, seed: int) -> None:
+    """Append this run's figures for the cross-backend comparison in CI."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"real-data-{keras.backend.backend()}.json"
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    runs.append(
+        {
+            "backend": keras.backend.backend(),
+            "seed": seed,
+            "test_accuracy_per_epoch": [epoch["val_accuracy"] for epoch in metrics["history"]],
+            "seconds_per_epoch": metrics["seconds_per_epoch"],
+        }
+    )
+    path.write_text(json.dumps(runs, indent=2))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_recipe_reaches_0_88_in_two_epochs_on_every_seed(real_archive, tmp_path, seed):
+    config = TrainConfig(data=str(real_archive), epochs=2, batch_size=32, seed=seed)
     metrics = train_and_evaluate(config, tmp_path, verbose=2)
     accuracies = [round(epoch["val_accuracy"], 4) for epoch in metrics["history"]]
     print(
-        f"{keras.backend.backend()}: test accuracy per epoch {accuracies}, "
+        f"{keras.backend.backend()} seed {seed}: test accuracy per epoch {accuracies}, "
         f"{metrics['seconds_per_epoch']:.1f} s per epoch"
     )
-    assert metrics["test_accuracy"] >= 0.875
+    _record(metrics, seed)
+    assert metrics["test_accuracy"] >= 0.88
     predictions = Classifier.load(tmp_path).predict(
         [
             "An absolute masterpiece: wonderful acting, a moving story, I loved every minute.",

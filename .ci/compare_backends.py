@@ -1,0 +1,32 @@
+"""Exit non-zero unless the backends' mean real-data test accuracies lie within 0.01.
+
+Reads test-results/real-data-<backend>.json written by tests/test_real_data.py and prints the
+accuracy per backend and seed.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+MAX_SPREAD = 0.01
+
+
+def main(folder: Path) -> int:
+    means = {}
+    for path in sorted(folder.glob("real-data-*.json")):
+        runs = json.loads(path.read_text())
+        finals = [run["test_accuracy_per_epoch"][-1] for run in runs]
+        backend = runs[0]["backend"]
+        means[backend] = sum(finals) / len(finals)
+        per_seed = ", ".join(f"seed {r['seed']}: {r['test_accuracy_per_epoch']}" for r in runs)
+        print(f"{backend}: mean {means[backend]:.4f} ({per_seed})")
+    if len(means) < 3:
+        print(f"expected results from 3 backends, found {sorted(means)}")
+        return 1
+    spread = max(means.values()) - min(means.values())
+    print(f"spread of the per-backend means: {spread:.4f} (allowed {MAX_SPREAD})")
+    return 0 if spread <= MAX_SPREAD else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "test-results")))
