@@ -67,6 +67,23 @@ def tests(session: nox.Session, backend: str) -> None:
     )
 
 
+@nox.session(default=False)
+@nox.parametrize("backend", BACKENDS, ids=BACKENDS)
+def distributed(session: nox.Session, backend: str) -> None:
+    """Check data-parallel training under one backend: simulated devices, hosts and torchrun."""
+    install_backend(session, backend, "test")
+    results = ROOT / "test-results"
+    results.mkdir(exist_ok=True)
+    session.run(
+        "pytest",
+        "tests/distributed",
+        "-m",
+        "distributed",
+        f"--junitxml={results / f'distributed-{backend}.xml'}",
+        *session.posargs,
+    )
+
+
 def bench_options(posargs: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Split ``nox -s bench -- ...`` into seqnet's options and arguments for pytest."""
     parser = argparse.ArgumentParser(prog="nox -s bench --", add_help=False)

@@ -42,7 +42,12 @@ def _add_workdir(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def _add_train(commands) -> None:
-    from seqnet.config import LEARNING_RATE_SCHEDULES, ModelConfig, TrainConfig
+    from seqnet.config import (
+        DISTRIBUTE_STRATEGIES,
+        LEARNING_RATE_SCHEDULES,
+        ModelConfig,
+        TrainConfig,
+    )
 
     defaults, model = TrainConfig(), ModelConfig()
     train = commands.add_parser(
@@ -59,7 +64,12 @@ def _add_train(commands) -> None:
         help=f"passes over the data (default: {defaults.epochs})",
     )
     train.add_argument(
-        "--batch-size", type=int, default=defaults.batch_size, help="reviews per gradient step"
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help="reviews per gradient step in total over all devices: the global batch; with "
+        "--distribute data-parallel each device takes batch-size / devices, so it must divide "
+        f"evenly (default: {defaults.batch_size})",
     )
     train.add_argument(
         "--seed", type=int, default=defaults.seed, help="seed for weights, dropout and shuffling"
@@ -89,7 +99,18 @@ def _add_train(commands) -> None:
         "--resume",
         action="store_true",
         help="continue the interrupted run in --workdir from its last checkpoint, with the "
-        "settings it was started with (other options are then ignored, except --epochs)",
+        "settings it was started with (other options are then ignored, except --epochs and "
+        "--distribute)",
+    )
+    train.add_argument(
+        "--distribute",
+        choices=DISTRIBUTE_STRATEGIES,
+        default=defaults.distribute,
+        help="'none': train on one device; 'data-parallel': a model copy on every device "
+        "(JAX: all its devices; TensorFlow: all GPUs, else the CPU; PyTorch: one process per "
+        "device, started by torchrun), each step's --batch-size reviews split evenly between "
+        "them, the gradients averaged; only process 0 writes the run folder. Several hosts: "
+        f"see docs/scaling.md (default: {defaults.distribute})",
     )
     _add_workdir(train, "write")
 
@@ -166,7 +187,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         saved = checkpointed_config(args.workdir)
-        config = replace(saved, epochs=args.epochs or saved.epochs)
+        config = replace(saved, epochs=args.epochs or saved.epochs, distribute=args.distribute)
         print(f"Resuming the run in {args.workdir} with its saved settings.")
     else:
         config = TrainConfig(
@@ -176,6 +197,7 @@ def run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             synthetic_samples=args.synthetic_samples,
             learning_rate_schedule=args.learning_rate_schedule,
+            distribute=args.distribute,
             model=ModelConfig(
                 learning_rate=args.learning_rate,
                 batch_normalization=args.batch_normalization,
@@ -185,10 +207,11 @@ def run_train(args: argparse.Namespace) -> int:
         )
     print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
     metrics = train_and_evaluate(config, args.workdir, resume=args.resume)
-    print(
-        f"Test accuracy {metrics['test_accuracy']:.4f}, "
-        f"{metrics['seconds_per_epoch']:.1f} s per epoch. Run written to {args.workdir}/"
-    )
+    if metrics["distribution"]["process_index"] == 0:  # the other processes wrote nothing
+        print(
+            f"Test accuracy {metrics['test_accuracy']:.4f}, "
+            f"{metrics['seconds_per_epoch']:.1f} s per epoch. Run written to {args.workdir}/"
+        )
     return 0
 
 

@@ -17,6 +17,8 @@ RESERVED_IDS = 3  # Keras' `index_from`: word id = frequency rank + 3 (rank 1 is
 
 
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+# "none": one device; "data-parallel": each global batch split over all devices (seqnet.distributed)
+DISTRIBUTE_STRATEGIES = ("none", "data-parallel")
 
 
 def _require_positive(owner: str, **values: float) -> None:
@@ -101,13 +103,15 @@ class TrainConfig:
         data: ``"keras"``, ``"synthetic"``, or a path to aclImdb_v1.tar.gz, aclImdb/ or an .npz
             file (see [`load_imdb`][seqnet.data.load_imdb]).
         epochs: Passes over the training split.
-        batch_size: Reviews per gradient step.
+        batch_size: Reviews per gradient step, in total over all replicas (the global batch).
         seed: Seeds weights, dropout and shuffling.
         synthetic_samples: Reviews per split when ``data="synthetic"``.
         learning_rate_schedule: ``"constant"`` (the lecture's) or ``"cosine"``, which anneals
             the step size to 0 over the run.
         model: The network's hyperparameters; by default the lecture's, with ``fuse_pooling``
             (the same outputs, computed faster).
+        distribute: ``"none"`` (one device) or ``"data-parallel"`` (every global batch split
+            evenly over all devices; see [`seqnet.distributed`][seqnet.distributed]).
     """
 
     data: str = (
@@ -121,6 +125,7 @@ class TrainConfig:
     learning_rate_schedule: str = "constant"
     # The lecture's network in its faster, numerically equal formulation (see ModelConfig).
     model: ModelConfig = field(default_factory=lambda: ModelConfig(fuse_pooling=True))
+    distribute: str = "none"  # one of DISTRIBUTE_STRATEGIES
 
     def __post_init__(self) -> None:
         _require_positive(
@@ -136,6 +141,11 @@ class TrainConfig:
             )
         if not isinstance(self.model, ModelConfig):
             raise ValueError(f"TrainConfig.model must be a ModelConfig, got {self.model!r}.")
+        if self.distribute not in DISTRIBUTE_STRATEGIES:
+            raise ValueError(
+                f"TrainConfig.distribute must be one of {', '.join(DISTRIBUTE_STRATEGIES)}, "
+                f"got {self.distribute!r}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The config as nested plain dicts, ready for JSON (as saved in metrics.json)."""

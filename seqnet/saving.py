@@ -119,7 +119,9 @@ def checkpointed_config(workdir: Path):
 def load_checkpoint(workdir: Path, config) -> tuple[keras.Model, list[dict]]:
     """The checkpointed model (optimizer included) and its epoch records, for ``config``."""
     state = _checkpoint_state(workdir)
-    saved = dict(state["config"], epochs=config.epochs)  # a resume may extend the schedule
+    # A resume may extend the schedule, or move to other devices: the global batches, and so
+    # the optimization, stay the same.
+    saved = dict(state["config"], epochs=config.epochs, distribute=config.distribute)
     if saved != config.to_dict():
         changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
         raise ValueError(

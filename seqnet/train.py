@@ -13,6 +13,7 @@ import numpy as np
 
 from seqnet.config import ModelConfig, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
+from seqnet.distributed import ReplicaLayout, Replicas, open_replicas
 from seqnet.model import build_model, compile_model, input_limits
 from seqnet.saving import (
     METRICS_FILE,
@@ -91,11 +92,15 @@ def train_one_epoch(
     epoch: int,
     *,
     verbose: int | str = "auto",
+    replicas: Replicas | None = None,
 ) -> dict[str, float]:
     """Train epoch ``epoch`` (0-based) and validate on the test split, as the lecture does.
 
     The epoch's shuffle depends only on (seed, epoch), so a resumed run sees the same order as
-    an uninterrupted one. Raises ``TrainingDivergedError`` if the loss stops being finite.
+    an uninterrupted one, and every data-parallel process the same order. With ``replicas``
+    (from [`open_replicas`][seqnet.distributed.open_replicas]), ``config.batch_size`` is the
+    global batch, split over all replicas. Raises ``TrainingDivergedError`` if the loss stops
+    being finite.
     """
     order = np.random.default_rng([config.seed, epoch]).permutation(len(arrays.x_train))
     timer = EpochTimer()
@@ -104,7 +109,7 @@ def train_one_epoch(
         f"learning rate (now {config.model.learning_rate}) and train again;"
     )
     try:
-        history = fit(
+        history = (fit if replicas is None else replicas.fit)(
             model,
             arrays.x_train[order],
             arrays.y_train[order],
@@ -184,7 +189,9 @@ def train_and_evaluate(
     """Train per ``config`` and write model, vocabulary, metrics and plot into ``workdir``.
 
     After each epoch the model and optimizer are checkpointed atomically in ``workdir``; with
-    ``resume=True`` training continues from the last checkpoint of the same config.
+    ``resume=True`` training continues from the last checkpoint of the same config. With
+    ``config.distribute="data-parallel"`` every visible device trains a replica (see
+    [`seqnet.distributed`][seqnet.distributed]) and only process 0 writes into ``workdir``.
 
     Returns:
         The metrics also written to ``workdir/metrics.json``: per-epoch history, seconds per
@@ -193,16 +200,47 @@ def train_and_evaluate(
     workdir = Path(workdir)
     dataset = load_training_data(config, verbose=bool(verbose))
     arrays = TrainingArrays.check(dataset, config.model)
-    model, epochs = load_checkpoint(workdir, config) if resume else (None, [])
-    if model is None:
-        keras.utils.set_random_seed(config.seed)
-        model = build_model(config.model)
-        if config.learning_rate_schedule == "cosine":
-            steps = config.epochs * -(-len(arrays.x_train) // config.batch_size)
-            compile_model(model, learning_rate=config.model.learning_rate, decay_steps=steps)
+    with open_replicas(config.distribute, verbose=bool(verbose)) as replicas:
+        with replicas.scope():  # JAX and TensorFlow place the variables on every replica
+            model, epochs = _start_or_resume(workdir, config, arrays, resume)
+        _train_epochs(model, arrays, config, epochs, workdir, replicas, verbose)
+    metrics = _metrics(config, dataset, epochs, replicas.layout)
+    if replicas.layout.is_chief:  # one writer: the other processes hold the same weights
+        save_run(workdir, model, dataset.vocabulary, metrics)
+    return metrics
+
+
+def _start_or_resume(
+    workdir: Path, config: TrainConfig, arrays: TrainingArrays, resume: bool
+) -> tuple[keras.Model, list[dict]]:
+    """The checkpointed model and epochs with ``resume``, else a new model and no epochs."""
+    # Seeded before loading too: on several JAX hosts every process must create the same
+    # initial values, even those a checkpoint then overwrites.
+    keras.utils.set_random_seed(config.seed)
+    if resume:
+        return load_checkpoint(workdir, config)
+    model = build_model(config.model)
+    if config.learning_rate_schedule == "cosine":
+        steps = config.epochs * -(-len(arrays.x_train) // config.batch_size)
+        compile_model(model, learning_rate=config.model.learning_rate, decay_steps=steps)
+    return model, []
+
+
+def _train_epochs(
+    model: keras.Model,
+    arrays: TrainingArrays,
+    config: TrainConfig,
+    epochs: list[dict],
+    workdir: Path,
+    replicas: Replicas,
+    verbose: int | str,
+) -> None:
+    """Train the epochs still missing from ``epochs``, checkpointing after each (chief only)."""
     for epoch in range(len(epochs), config.epochs):
         try:
-            epochs.append(train_one_epoch(model, arrays, config, epoch, verbose=verbose))
+            epochs.append(
+                train_one_epoch(model, arrays, config, epoch, verbose=verbose, replicas=replicas)
+            )
         except TrainingDivergedError as error:
             kept = (
                 f"the checkpoint after epoch {len(epochs)} is kept in {workdir}"
@@ -210,13 +248,13 @@ def train_and_evaluate(
                 else "no epoch had finished, so there is no checkpoint"
             )
             raise TrainingDivergedError(f"{error} {kept}.") from None
-        save_checkpoint(workdir, model, config, epochs)
-    metrics = _metrics(config, dataset, epochs)
-    save_run(workdir, model, dataset.vocabulary, metrics)
-    return metrics
+        if replicas.layout.is_chief:
+            save_checkpoint(workdir, model, config, epochs)
 
 
-def _metrics(config: TrainConfig, dataset: ImdbDataset, epochs: list[dict]) -> dict[str, Any]:
+def _metrics(
+    config: TrainConfig, dataset: ImdbDataset, epochs: list[dict], layout: ReplicaLayout
+) -> dict[str, Any]:
     return {
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
@@ -230,6 +268,7 @@ def _metrics(config: TrainConfig, dataset: ImdbDataset, epochs: list[dict]) -> d
         / float(np.mean([epoch["train_seconds"] for epoch in epochs])),
         "test_loss": epochs[-1]["val_loss"],
         "test_accuracy": epochs[-1]["val_accuracy"],
+        "distribution": layout.to_dict(),
     }
 
 
