@@ -47,26 +47,50 @@ def records_from_pytest_benchmark(payload: dict) -> list[dict]:
     return list(records.values())
 
 
-def read_results(folder: Path) -> list[dict]:
-    """Every record in ``folder/<backend>.json``; missing or unreadable files are skipped."""
-    records = []
+def scaling_from_pytest_benchmark(payload: dict) -> list[dict]:
+    """Rows of the data-parallel scaling table, one per backend and device count."""
+    rows = []
+    for entry in payload.get("benchmarks", []):
+        info = entry.get("extra_info", {})
+        for point in info.get("scaling", []):
+            rows.append({"backend": info["backend"], "simulated": info["simulated"], **point})
+    return rows
+
+
+def _payloads(folder: Path):
     for backend in BACKENDS:
         path = folder / f"{backend}.json"
         if path.is_file():
             try:
-                records += records_from_pytest_benchmark(json.loads(path.read_text()))
+                yield json.loads(path.read_text())
             except json.JSONDecodeError:
                 print(f"warning: {path} is not valid JSON; leaving {backend} out", file=sys.stderr)
-    return records
 
 
-def build_report(records: Iterable[dict], expected_backends: Iterable[str] = BACKENDS) -> dict:
-    """Rows with the derived ratios, plus which expected backends produced no result."""
+def read_results(folder: Path) -> list[dict]:
+    """Every record in ``folder/<backend>.json``; missing or unreadable files are skipped."""
+    return [
+        record for payload in _payloads(folder) for record in records_from_pytest_benchmark(payload)
+    ]
+
+
+def read_scaling(folder: Path) -> list[dict]:
+    return [row for payload in _payloads(folder) for row in scaling_from_pytest_benchmark(payload)]
+
+
+def build_report(
+    records: Iterable[dict],
+    expected_backends: Iterable[str] = BACKENDS,
+    scaling: Iterable[dict] = (),
+) -> dict:
+    """Rows with the derived ratios, which expected backends produced no result, and the
+    data-parallel scaling rows where they were measured."""
     rows = [_row(record) for record in records]
     present = {row["backend"] for row in rows}
     return {
         "rows": sorted(rows, key=lambda row: (BACKENDS.index(row["backend"]), row["device"])),
         "missing_backends": [b for b in expected_backends if b not in present],
+        "scaling": list(scaling),
     }
 
 
@@ -93,6 +117,8 @@ def _row(record: dict) -> dict:
         "achieved_gflops": achieved,
         "matmul_peak_gflops": peak,
         "percent_of_peak": _ratio(achieved, peak, scale=100.0),
+        "time_to_accuracy_seconds": figure("time_to_accuracy", "seconds"),
+        "lecture_time_to_accuracy_seconds": figure("lecture_time_to_accuracy", "seconds"),
     }
 
 
@@ -136,8 +162,58 @@ def markdown_table(report: dict) -> str:
         lines.append("| " + " | ".join(_cell(row, key, form) for _, key, form in COLUMNS) + " |")
     for backend in report["missing_backends"]:
         lines.append(f"| {backend} | no result | " + "– | " * (len(COLUMNS) - 2))
-    lines += ["", *_settings_lines(report["rows"])]
+    lines += ["", *_settings_lines(report["rows"]), *_accuracy_lines(report["rows"])]
+    lines += _scaling_lines(report.get("scaling", []))
     return "\n".join(lines)
+
+
+def _accuracy_lines(rows: list[dict]) -> list[str]:
+    """Time to 0.885 test accuracy, where a --full run with --data measured it."""
+    lines = []
+    for row in rows:
+        seqnet, lecture = (
+            row["figures"].get("time_to_accuracy"),
+            row["figures"].get("lecture_time_to_accuracy"),
+        )
+        if seqnet is None and lecture is None:
+            continue
+
+        def shown(result):
+            if result is None:
+                return "not measured"
+            if result["seconds"] is None:
+                return f"not reached in {result['epochs']} epochs"
+            return f"{result['seconds']:.0f} s ({result['epochs']} epochs)"
+
+        lines.append(
+            f"- {row['backend']} time to 0.885 test accuracy: seqnet {shown(seqnet)}, "
+            f"lecture's plain Keras {shown(lecture)}"
+        )
+    return [""] + lines if lines else []
+
+
+def _scaling_lines(scaling: list[dict]) -> list[str]:
+    if not scaling:
+        return []
+    simulated = any(row["simulated"] for row in scaling)
+    lines = [
+        "",
+        "Data-parallel scaling (global batch fixed; "
+        + (
+            "simulated devices sharing the same CPU cores: a functional check, not a speed-up)"
+            if simulated
+            else "real devices)"
+        ),
+        "",
+        "| backend | devices | samples/s | speed-up | efficiency |",
+        "|---|---|---|---|---|",
+    ]
+    for row in scaling:
+        lines.append(
+            f"| {row['backend']} | {row['devices']} | {row['samples_per_second']:,.0f} | "
+            f"{row['speedup']:.2f} | {row['efficiency']:.2f} |"
+        )
+    return lines
 
 
 def _settings_lines(rows: list[dict]) -> list[str]:
@@ -212,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="folder with <backend>.json results")
     parser.add_argument("--compare", type=Path, help="an earlier report.json to compare with")
     args = parser.parse_args(argv)
-    report = build_report(read_results(args.folder))
+    report = build_report(read_results(args.folder), scaling=read_scaling(args.folder))
     write_report(report, args.folder)
     print(markdown_table(report))
     print(f"\nWritten: {args.folder}/report.json, report.md, report.png")

@@ -10,7 +10,14 @@ import pytest
 
 from seqnet.bench import BenchConfig, figures, flop_count, run_benchmarks
 from seqnet.config import ModelConfig
-from seqnet.report import build_report, compare, markdown_table, read_results, write_report
+from seqnet.report import (
+    build_report,
+    compare,
+    markdown_table,
+    read_results,
+    read_scaling,
+    write_report,
+)
 
 
 def test_flop_count_matches_a_hand_calculation():
@@ -159,3 +166,38 @@ def test_every_workload_runs_on_a_tiny_config():
     for name in ("training", "lecture_training", "native_training", "inference"):
         assert record["figures"][name]["samples_per_second"] > 0
     assert record["figures"]["latency"]["p95_ms"] >= record["figures"]["latency"]["p50_ms"] > 0
+
+
+def test_scaling_rows_are_merged_into_the_report(tmp_path):
+    scaling_entry = {
+        "name": "test_data_parallel_scaling",
+        "extra_info": {
+            "backend": "jax",
+            "simulated": True,
+            "scaling": [
+                {"devices": 1, "samples_per_second": 400.0, "speedup": 1.0, "efficiency": 1.0},
+                {"devices": 2, "samples_per_second": 440.0, "speedup": 1.1, "efficiency": 0.55},
+            ],
+        },
+    }
+    payload = _pytest_benchmark_json([_record("jax", "cpu:0")])
+    payload["benchmarks"].append(scaling_entry)
+    (tmp_path / "jax.json").write_text(json.dumps(payload))
+    report = build_report(read_results(tmp_path), scaling=read_scaling(tmp_path))
+    table = markdown_table(report)
+    assert "| jax | 2 | 440 | 1.10 | 0.55 |" in table
+    assert "functional check" in table
+
+
+def test_time_to_accuracy_reports_epochs_and_seconds():
+    from seqnet.bench import time_to_accuracy
+
+    result = time_to_accuracy("synthetic", target=0.0, max_epochs=2)
+    assert result["epochs"] == 1 and result["seconds"] > 0
+    unreachable = time_to_accuracy("synthetic", target=1.1, max_epochs=1)
+    assert unreachable["seconds"] is None and len(unreachable["test_accuracy_per_epoch"]) == 1
+    row = build_report([{**_record("jax", "cpu:0"), "figures": {"time_to_accuracy": result}}])[
+        "rows"
+    ][0]
+    table = markdown_table({"rows": [row], "missing_backends": []})
+    assert "time to 0.885 test accuracy: seqnet" in table
