@@ -59,7 +59,6 @@ def tests(session: nox.Session, backend: str) -> None:
     install_backend(session, backend, "test")
     results = ROOT / "test-results"
     results.mkdir(exist_ok=True)
-    (results / f"real-data-{backend}.json").unlink(missing_ok=True)  # this run's figures only
     session.run(
         "pytest",
         f"--junitxml={results / f'{backend}.xml'}",

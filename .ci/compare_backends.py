@@ -1,7 +1,7 @@
 """Exit non-zero unless the backends' mean real-data test accuracies lie within 0.01.
 
-Reads test-results/real-data-<backend>.json written by tests/test_real_data.py and prints the
-accuracy per backend and seed.
+Reads test-results/real-data-<backend>-seed<seed>.json written by tests/test_real_data.py and
+prints the accuracy per backend and seed.
 """
 
 import json
@@ -12,13 +12,18 @@ MAX_SPREAD = 0.01
 
 
 def main(folder: Path) -> int:
+    runs_by_backend: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob("real-data-*-seed*.json")):
+        run = json.loads(path.read_text())
+        runs_by_backend.setdefault(run["backend"], []).append(run)
     means = {}
-    for path in sorted(folder.glob("real-data-*.json")):
-        runs = json.loads(path.read_text())
-        finals = [run["test_accuracy_per_epoch"][-1] for run in runs]
-        backend = runs[0]["backend"]
-        means[backend] = sum(finals) / len(finals)
-        per_seed = ", ".join(f"seed {r['seed']}: {r['test_accuracy_per_epoch']}" for r in runs)
+    for backend, runs in runs_by_backend.items():
+        means[backend] = sum(run["test_accuracy_per_epoch"][-1] for run in runs) / len(runs)
+        per_seed = ", ".join(
+            f"seed {run['seed']}: {[round(a, 4) for a in run['test_accuracy_per_epoch']]}, "
+            f"{run['seconds_per_epoch']:.1f} s/epoch"
+            for run in runs
+        )
         print(f"{backend}: mean {means[backend]:.4f} ({per_seed})")
     if len(means) < 3:
         print(f"expected results from 3 backends, found {sorted(means)}")

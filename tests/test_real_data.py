@@ -1,7 +1,7 @@
 """Real IMDB: seqnet's recipe must reach the classic example's accuracy on every backend and seed.
 
-Runs only when SEQNET_IMDB_ARCHIVE names aclImdb_v1.tar.gz (CI sets it). Each run's figures are
-appended to ``test-results/real-data-<backend>.json`` so CI can compare the backends' means.
+Runs only when SEQNET_IMDB_ARCHIVE names aclImdb_v1.tar.gz (CI sets it). Each run's figures go
+to ``test-results/real-data-<backend>-seed<seed>.json`` so CI can compare the backends' means.
 """
 
 import json
@@ -35,19 +35,16 @@ def test_archive_loads_like_keras_imdb(real_archive):
 
 
 def _record(metrics: dict, seed: int) -> None:
-    """Append this run's figures for the cross-backend comparison in CI."""
+    """Write this run's figures for the cross-backend comparison in CI (one file per run)."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"real-data-{keras.backend.backend()}.json"
-    runs = json.loads(path.read_text()) if path.is_file() else []
-    runs.append(
-        {
-            "backend": keras.backend.backend(),
-            "seed": seed,
-            "test_accuracy_per_epoch": [epoch["val_accuracy"] for epoch in metrics["history"]],
-            "seconds_per_epoch": metrics["seconds_per_epoch"],
-        }
-    )
-    path.write_text(json.dumps(runs, indent=2))
+    backend = keras.backend.backend()
+    run = {
+        "backend": backend,
+        "seed": seed,
+        "test_accuracy_per_epoch": [epoch["val_accuracy"] for epoch in metrics["history"]],
+        "seconds_per_epoch": metrics["seconds_per_epoch"],
+    }
+    (RESULTS / f"real-data-{backend}-seed{seed}.json").write_text(json.dumps(run, indent=2))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
