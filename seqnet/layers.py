@@ -101,7 +101,11 @@ class MaxPooledConv1D(MatmulConv1D):
             responses = ops.conv(
                 inputs, self.kernel, strides=1, padding="valid", data_format="channels_last"
             )
-        pooled = ops.max(responses, axis=1)  # (batch, 398, 250) -> (batch, 250)
+        # The max as a gather at its argmax: the backward pass then scatters 250 values per
+        # review, where ops.max's compares and rescales the whole (batch, 398, 250) tensor.
+        # Gradients are the same but at exact ties, which go to the first maximum.
+        positions = ops.expand_dims(ops.argmax(responses, axis=1), axis=1)  # (batch, 1, 250)
+        pooled = ops.take_along_axis(responses, positions, axis=1)[:, 0, :]  # (batch, 250)
         if self.use_bias:
             pooled = pooled + self.bias
         return self.activation(pooled)
