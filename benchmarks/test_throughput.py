@@ -9,10 +9,18 @@ from __future__ import annotations
 import keras
 import pytest
 
-from seqnet.bench import WORKLOADS, environment, figures, memory, rounds_for
+from seqnet.bench import (
+    SIDE_BY_SIDE,
+    WORKLOADS,
+    environment,
+    figures,
+    memory,
+    rounds_for,
+    time_side_by_side,
+)
 
 
-@pytest.mark.parametrize("name", list(WORKLOADS))
+@pytest.mark.parametrize("name", [name for name in WORKLOADS if name not in SIDE_BY_SIDE])
 def test_workload(benchmark, bench_config, device, name):
     workload = WORKLOADS[name](bench_config, device)  # built and warmed up, not timed
     benchmark.group = f"{keras.backend.backend()} {device}"
@@ -22,4 +30,22 @@ def test_workload(benchmark, bench_config, device, name):
         environment(bench_config, device),
         **memory(device),
         figures={name: figures(workload, round_seconds, bench_config)},
+    )
+
+
+def test_training_side_by_side(benchmark, bench_config, device):
+    """seqnet, the lecture's plain Keras, native code and the bare convolution, in turn."""
+    workloads = [WORKLOADS[name](bench_config, device) for name in SIDE_BY_SIDE]
+    seconds: dict[str, list[float]] = {}
+
+    def one_round_of_each():
+        for name, times in time_side_by_side(workloads, rounds=1).items():
+            seconds.setdefault(name, []).extend(times)
+
+    benchmark.group = f"{keras.backend.backend()} {device}"
+    benchmark.pedantic(one_round_of_each, rounds=bench_config.rounds, iterations=1)
+    benchmark.extra_info.update(
+        environment(bench_config, device),
+        **memory(device),
+        figures={w.name: figures(w, seconds[w.name], bench_config) for w in workloads},
     )

@@ -56,22 +56,25 @@ class FlopCount:
         forward = 2 * (L_out * filters * kernel * embedding  # Conv1D, L_out = length - kernel + 1
                        + filters * hidden + hidden)          # the two Dense layers
         training = 3 * forward  # backward ~ twice forward: gradients for inputs and weights
+        convolution_training = 3 * 2 * L_out * filters * kernel * embedding
 
     The embedding lookup, ReLU, max-pooling, dropout and the optimizer are ignored (<1 %).
     """
 
     forward: int
     training: int
+    convolution_training: int  # the convolution's share of ``training``
 
 
 def flop_count(config: ModelConfig) -> FlopCount:
     output_length = config.sequence_length - config.kernel_size + 1
-    multiply_adds = (
-        output_length * config.filters * config.kernel_size * config.embedding_dim
-        + config.filters * config.hidden_units
-        + config.hidden_units
+    convolution = output_length * config.filters * config.kernel_size * config.embedding_dim
+    multiply_adds = convolution + config.filters * config.hidden_units + config.hidden_units
+    return FlopCount(
+        forward=2 * multiply_adds,
+        training=6 * multiply_adds,
+        convolution_training=6 * convolution,
     )
-    return FlopCount(forward=2 * multiply_adds, training=6 * multiply_adds)
 
 
 @dataclass
@@ -130,24 +133,29 @@ def _first_steps(model, x, y, batch_size, device) -> None:
         )
 
 
+def lecture_model(m: ModelConfig) -> keras.Model:
+    """The lecture's code in plain Keras: a compiled Sequential model, nothing of seqnet's."""
+    model = keras.Sequential(
+        [
+            keras.Input((m.sequence_length,), dtype="int32"),
+            keras.layers.Embedding(m.vocabulary_size, m.embedding_dim),
+            keras.layers.Dropout(m.dropout_rate),
+            keras.layers.Conv1D(m.filters, m.kernel_size, activation="relu"),
+            keras.layers.GlobalMaxPooling1D(),
+            keras.layers.Dense(m.hidden_units, activation="relu"),
+            keras.layers.Dropout(m.dropout_rate),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def lecture_training_workload(config: BenchConfig, device: str) -> Workload:
     """The lecture's code in plain Keras: a Sequential model and ``model.fit``, batch 32."""
     x, y = _benchmark_data(config, config.train_samples)
-    m = config.model
     with on_device(device):
-        model = keras.Sequential(
-            [
-                keras.Input((m.sequence_length,), dtype="int32"),
-                keras.layers.Embedding(m.vocabulary_size, m.embedding_dim),
-                keras.layers.Dropout(m.dropout_rate),
-                keras.layers.Conv1D(m.filters, m.kernel_size, activation="relu"),
-                keras.layers.GlobalMaxPooling1D(),
-                keras.layers.Dense(m.hidden_units, activation="relu"),
-                keras.layers.Dropout(m.dropout_rate),
-                keras.layers.Dense(1, activation="sigmoid"),
-            ]
-        )
-        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        model = lecture_model(config.model)
 
     def one_round():
         with on_device(device):
@@ -173,6 +181,16 @@ def native_training_workload(config: BenchConfig, device: str) -> Workload:
     one_round = native.native_training_round(backend, config.model, x, y, config.batch_size, device)
     one_round()  # compile/trace for this round's shapes, not timed
     return Workload("native_training", one_round, len(x), first_step_seconds=first)
+
+
+def convolution_workload(config: BenchConfig, device: str) -> Workload:
+    """The convolution's forward and backward alone, natively: the floor under a step."""
+    steps = config.train_samples // config.batch_size
+    one_round = native.native_convolution_round(
+        keras.backend.backend(), config.model, config.batch_size, steps, device
+    )
+    first = _timed(one_round)
+    return Workload("convolution", one_round, steps * config.batch_size, first_step_seconds=first)
 
 
 def inference_workload(config: BenchConfig, device: str) -> Workload:
@@ -246,10 +264,25 @@ WORKLOADS = {
     "training": training_workload,
     "lecture_training": lecture_training_workload,
     "native_training": native_training_workload,
+    "convolution": convolution_workload,
     "inference": inference_workload,
     "latency": seqnet_latency_workload,
     "keras_predict_latency": keras_predict_latency_workload,
 }
+
+
+# Compared as ratios, so timed in turn, round by round: on a shared or throttling machine a
+# slow spell then hits every one of them alike instead of one workload's whole run.
+SIDE_BY_SIDE = ("training", "lecture_training", "native_training", "convolution")
+
+
+def time_side_by_side(workloads: list[Workload], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each round of each workload, running round r of all before round r + 1."""
+    seconds: dict[str, list[float]] = {workload.name: [] for workload in workloads}
+    for _ in range(rounds):
+        for workload in workloads:
+            seconds[workload.name].append(_timed(workload.run))
+    return seconds
 
 
 def rounds_for(workload: Workload, config: BenchConfig) -> int:
@@ -266,11 +299,18 @@ def run_benchmarks(
     for device in devices:
         results = {}
         for name, build in WORKLOADS.items():
+            if name in SIDE_BY_SIDE:
+                continue
             progress(f"{keras.backend.backend()} {device}: {name}")
             workload = build(config, device)
             results[name] = figures(
                 workload, time_rounds(workload, rounds_for(workload, config)), config
             )
+        progress(f"{keras.backend.backend()} {device}: {', '.join(SIDE_BY_SIDE)}, side by side")
+        side_by_side = [WORKLOADS[name](config, device) for name in SIDE_BY_SIDE]
+        seconds = time_side_by_side(side_by_side, config.rounds)
+        for workload in side_by_side:
+            results[workload.name] = figures(workload, seconds[workload.name], config)
         records.append({**environment(config, device), **memory(device), "figures": results})
     return records
 
@@ -295,9 +335,11 @@ def figures(workload: Workload, round_seconds: list[float], config: BenchConfig)
         result["p95_ms"] = float(np.percentile(milliseconds, 95))
     else:
         result["samples_per_second"] = workload.samples_per_run / seconds
+        counts = flop_count(config.model)
         if workload.name.endswith("training"):
-            flops = flop_count(config.model).training
-            result["gflops"] = flops * result["samples_per_second"] / 1e9
+            result["gflops"] = counts.training * result["samples_per_second"] / 1e9
+        elif workload.name == "convolution":
+            result["gflops"] = counts.convolution_training * result["samples_per_second"] / 1e9
     return result
 
 
@@ -363,23 +405,40 @@ def time_to_accuracy(
     data: str, *, target: float = TARGET_ACCURACY, max_epochs: int = 4, lecture: bool = False
 ) -> dict:
     """Wall time from the first training step until the test accuracy, checked after each
-    epoch, first reaches ``target``: seqnet's recipe, or with ``lecture`` the lecture's code.
+    epoch, first reaches ``target``.
 
+    Measures seqnet's default recipe (``seqnet.train``), or with ``lecture`` the lecture's
+    code in plain Keras: a Sequential model and ``model.fit`` with the test set as validation.
     Data loading is not timed; compilation is, as a user waits for it too.
     """
     from seqnet.train import TrainingArrays, load_training_data, train_one_epoch
 
     config = TrainConfig(data=data, epochs=max_epochs, seed=0)
-    if lecture:
-        config = TrainConfig(data=data, epochs=max_epochs, seed=0, model=ModelConfig())
     arrays = TrainingArrays.check(load_training_data(config, verbose=False), config.model)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.model)
+    if lecture:
+        model = lecture_model(ModelConfig())
+
+        def one_epoch(epoch: int) -> float:
+            history = model.fit(
+                arrays.x_train,
+                arrays.y_train,
+                batch_size=config.batch_size,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                validation_data=(arrays.x_test, arrays.y_test),
+                verbose=0,
+            )
+            return history.history["val_accuracy"][-1]
+    else:
+        model = build_model(config.model)
+
+        def one_epoch(epoch: int) -> float:
+            return train_one_epoch(model, arrays, config, epoch, verbose=0)["val_accuracy"]
+
     started, accuracies = time.perf_counter(), []
-    for epoch in range(max_epochs):
-        accuracies.append(train_one_epoch(model, arrays, config, epoch, verbose=0)["val_accuracy"])
-        if accuracies[-1] >= target:
-            break
+    while len(accuracies) < max_epochs and not (accuracies and accuracies[-1] >= target):
+        accuracies.append(float(one_epoch(len(accuracies))))
     reached = accuracies[-1] >= target
     return {
         "workload": "lecture_time_to_accuracy" if lecture else "time_to_accuracy",

@@ -222,6 +222,116 @@ def _tensorflow_round(config, x, y, batch_size, device) -> TrainRound:
     return train_round
 
 
+# --- the convolution alone, for the step-time profile ----------------------------------------
+
+
+def native_convolution_round(
+    backend: str, config: ModelConfig, batch_size: int, steps: int, device: str
+) -> TrainRound:
+    """``steps`` forward and backward passes of the network's convolution alone, natively.
+
+    The convolution holds 99 % of a training step's FLOPs, so its time is the floor under
+    every step; the benchmark's profile compares whole steps against it. Gradients flow to
+    both the input (the embedding needs them) and the kernel, as in training.
+    """
+    builders = {
+        "torch": _torch_convolution,
+        "jax": _jax_convolution,
+        "tensorflow": _tensorflow_convolution,
+    }
+    if backend not in builders:
+        raise ValueError(f"No native convolution for backend {backend!r}.")
+    return builders[backend](config, batch_size, steps, device)
+
+
+def _convolution_arrays(config: ModelConfig, batch_size: int):
+    random = np.random.default_rng(0)
+    steps = config.sequence_length - config.kernel_size + 1
+    shape = (config.kernel_size, config.embedding_dim, config.filters)
+    return (
+        random.normal(size=(batch_size, config.sequence_length, config.embedding_dim)),
+        random.normal(size=shape) / np.sqrt(config.kernel_size * config.embedding_dim),
+        random.normal(size=(batch_size, steps, config.filters)),  # the output's gradient
+    )
+
+
+def _torch_convolution(config, batch_size, steps, device) -> TrainRound:
+    import torch
+
+    torch_device = torch.device("cuda" if device.startswith("gpu") else "cpu")
+    inputs, kernel, output_gradient = (
+        torch.from_numpy(array).float().to(torch_device)
+        for array in _convolution_arrays(config, batch_size)
+    )
+    inputs = inputs.transpose(1, 2).contiguous().requires_grad_()  # (batch, 50, 400)
+    kernel = kernel.permute(2, 1, 0).contiguous().requires_grad_()  # (250, 50, 3)
+    output_gradient = output_gradient.transpose(1, 2).contiguous()  # (batch, 250, 398)
+
+    def convolution_round() -> None:
+        for _ in range(steps):
+            inputs.grad = kernel.grad = None
+            torch.nn.functional.conv1d(inputs, kernel).backward(output_gradient)
+        if torch_device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return convolution_round
+
+
+def _jax_convolution(config, batch_size, steps, device) -> TrainRound:
+    import jax
+
+    platform_name = "gpu" if device.startswith("gpu") else "cpu"
+    target = jax.devices(platform_name)[int(device.split(":")[1])]
+    arrays = [
+        jax.device_put(a.astype(np.float32), target)
+        for a in _convolution_arrays(config, batch_size)
+    ]
+
+    def convolution(inputs, kernel):
+        return jax.lax.conv_general_dilated(
+            inputs, kernel, (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC")
+        )
+
+    @jax.jit
+    def forward_and_backward(inputs, kernel, output_gradient):
+        _, pullback = jax.vjp(convolution, inputs, kernel)
+        return pullback(output_gradient)
+
+    def convolution_round() -> None:
+        for _ in range(steps):
+            gradients = forward_and_backward(*arrays)
+        jax.block_until_ready(gradients)
+
+    convolution_round()  # compile, untimed
+    return convolution_round
+
+
+def _tensorflow_convolution(config, batch_size, steps, device) -> TrainRound:
+    import tensorflow as tf
+
+    tf_device = "/GPU:" + device.split(":")[1] if device.startswith("gpu") else "/CPU:0"
+    with tf.device(tf_device):
+        inputs, kernel, output_gradient = (
+            tf.constant(a, tf.float32) for a in _convolution_arrays(config, batch_size)
+        )
+
+    @tf.function
+    def forward_and_backward():
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, kernel])
+            outputs = tf.nn.conv1d(inputs, kernel, 1, "VALID")
+        return tape.gradient(outputs, [inputs, kernel], output_gradients=output_gradient)
+
+    def convolution_round() -> None:
+        with tf.device(tf_device):
+            for _ in range(steps):
+                gradients = forward_and_backward()
+        gradients[1].numpy()  # wait for the last step
+
+    convolution_round()  # trace, untimed
+    return convolution_round
+
+
 # --- device facts ----------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ def test_flop_count_matches_a_hand_calculation():
     # dense layers: 5 * 6 + 6 * 1 = 36; one multiply-add is 2 FLOPs, training is 3x forward.
     assert flop_count(config).forward == 2 * (480 + 36)
     assert flop_count(config).training == 3 * 2 * (480 + 36)
+    assert flop_count(config).convolution_training == 3 * 2 * 480
 
 
 def test_lecture_model_costs_about_30_mflop_forward():
@@ -112,6 +113,25 @@ def test_merger_leaves_gaps_for_missing_workloads(tmp_path):
     assert "| – |" in (tmp_path / "report.md").read_text()
 
 
+def test_profile_splits_a_step_into_convolution_native_rest_and_keras():
+    record = _record("torch", "cpu:0", training=800.0)  # 40 ms per step of 32
+    record["figures"]["convolution"] = {"samples_per_second": 1600.0, "gflops": 90.0}  # 20 ms
+    # native: 500 samples/s is 64 ms per step, so Keras and seqnet save 24 ms
+    table = markdown_table(build_report([record]))
+    assert "torch cpu:0: 40.0 ms per step of 32" in table
+    assert "forward and backward: 20.0 ms, 50 % of the matmul peak" in table
+    assert "(embedding, dropout, pooling, dense layers, loss, Adam): 44.0 ms" in table
+    assert "Keras and seqnet on top of that: -24.0 ms" in table
+
+
+def test_serving_speedup_is_keras_predict_over_seqnet_latency():
+    record = _record("jax", "cpu:0", latency=5.0)
+    record["figures"]["keras_predict_latency"] = {"p50_ms": 50.0, "p95_ms": 60.0}
+    (row,) = build_report([record])["rows"]
+    assert row["serving_speedup"] == pytest.approx(10.0)
+    assert "| 5.0 / 10.0 | 10.0 |" in markdown_table(build_report([record]))
+
+
 def test_comparison_flags_a_planted_20_percent_regression():
     baseline = build_report([_record("jax", "cpu:0"), _record("torch", "cpu:0")])
     worse = build_report(
@@ -159,11 +179,12 @@ def test_every_workload_runs_on_a_tiny_config():
         "training",
         "lecture_training",
         "native_training",
+        "convolution",
         "inference",
         "latency",
         "keras_predict_latency",
     }
-    for name in ("training", "lecture_training", "native_training", "inference"):
+    for name in ("training", "lecture_training", "native_training", "convolution", "inference"):
         assert record["figures"][name]["samples_per_second"] > 0
     assert record["figures"]["latency"]["p95_ms"] >= record["figures"]["latency"]["p50_ms"] > 0
 
