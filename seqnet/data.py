@@ -227,7 +227,8 @@ def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Im
     arrays = {}
     shuffler = np.random.default_rng(SHUFFLE_SEED)
     for split, (_, labels) in reviews.items():
-        x = pad([vocabulary.encode_tokens(review) for review in tokens[split]], maxlen)
+        # Padding keeps a review's last maxlen ids, so only its last maxlen tokens are looked up.
+        x = pad([vocabulary.encode_tokens(review[-maxlen:]) for review in tokens[split]], maxlen)
         order = shuffler.permutation(len(x))
         arrays[split] = (x[order], np.asarray(labels, dtype=np.int32)[order])
     return ImdbDataset(*arrays["train"], *arrays["test"], vocabulary=vocabulary, source=str(path))

@@ -8,6 +8,7 @@ ids below ``num_words`` are kept, exactly as ``keras.datasets.imdb.load_data(num
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 import re
@@ -109,8 +110,7 @@ class Vocabulary:
 
     def encode_tokens(self, tokens: Iterable[str]) -> list[int]:
         """Ids of tokens, after the start id; unknown or rare words get the out-of-vocabulary id."""
-        ids = self._ids
-        return [START_ID, *(ids.get(token, OOV_ID) for token in tokens)]
+        return [START_ID, *map(self._ids.get, tokens, itertools.repeat(OOV_ID))]
 
     def encode(self, text: str) -> list[int]:
         """Token ids of one raw review, starting with the start id, unpadded."""
