@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from seqnet.native import gathers_pooling_gradient
+
 
 @keras.saving.register_keras_serializable(package="seqnet")
 class MatmulConv1D(keras.layers.Conv1D):
@@ -101,7 +103,8 @@ class MaxPooledConv1D(MatmulConv1D):
             responses = ops.conv(
                 inputs, self.kernel, strides=1, padding="valid", data_format="channels_last"
             )
-        pooled = _max_over_steps(responses, gather=training)  # (batch, 398, 250) -> (batch, 250)
+        gather = bool(training) and gathers_pooling_gradient(keras.backend.backend())
+        pooled = _max_over_steps(responses, gather=gather)  # (batch, 398, 250) -> (batch, 250)
         if self.use_bias:
             pooled = pooled + self.bias
         return self.activation(pooled)
@@ -111,13 +114,15 @@ class MaxPooledConv1D(MatmulConv1D):
 
 
 def _max_over_steps(responses, *, gather: bool):
-    """Max over axis 1; with ``gather``, taken at the argmax, which is cheaper to train.
+    """Max over axis 1; with ``gather``, taken at the argmax, which can be cheaper to train.
 
     ``ops.max``'s backward compares, counts and rescales the whole (batch, 398, 250) tensor
     (10 of torch's 41 ms per step on 2 cores); a gather's backward scatters 250 values per
     review. Its forward pays an argmax, slower than ``ops.max`` on every backend, so
-    inference keeps ``ops.max``. Values are equal; gradients too, but at exact ties, which
-    the gather gives to the first maximum and ``ops.max`` splits.
+    inference keeps ``ops.max``, and training gathers only where that wins
+    ([`gathers_pooling_gradient`][seqnet.native.gathers_pooling_gradient]). Values are equal;
+    gradients too, but at exact ties, which the gather gives to the first maximum and
+    ``ops.max`` splits.
     """
     if not gather:
         return ops.max(responses, axis=1)

@@ -78,3 +78,23 @@ def test_round_trips_through_the_keras_format_in_safe_mode(tmp_path):
     x = np.ones((2, 10, 4), "float32")
     assert isinstance(loaded.layers[-1], MatmulConv1D)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_pooled_convolution_gives_the_same_values_in_training_and_inference():
+    from seqnet.layers import MaxPooledConv1D
+
+    layer = MaxPooledConv1D(6, 3, activation="relu", data_format="channels_last")
+    inputs = np.random.default_rng(0).normal(size=(4, 20, 5)).astype("float32")
+    training = keras.ops.convert_to_numpy(layer(inputs, training=True))
+    inference = keras.ops.convert_to_numpy(layer(inputs, training=False))
+    assert training.shape == (4, 6)
+    np.testing.assert_allclose(training, inference, atol=1e-6)
+
+
+@pytest.mark.parametrize("gather", [False, True])
+def test_both_maxima_agree_with_numpy(gather):
+    from seqnet.layers import _max_over_steps
+
+    responses = np.random.default_rng(1).normal(size=(3, 11, 7)).astype("float32")
+    pooled = keras.ops.convert_to_numpy(_max_over_steps(responses, gather=gather))
+    np.testing.assert_array_equal(pooled, responses.max(axis=1))
