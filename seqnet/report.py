@@ -210,13 +210,18 @@ def _accuracy_lines(rows: list[dict]) -> list[str]:
         def shown(result):
             if result is None:
                 return "not measured"
+            epochs = f"{result['epochs']} epoch{'s' if result['epochs'] != 1 else ''}"
             if result["seconds"] is None:
-                return f"not reached in {result['epochs']} epochs"
-            return f"{result['seconds']:.0f} s ({result['epochs']} epochs)"
+                return f"not reached in {epochs}"
+            return f"{result['seconds']:.0f} s ({epochs})"
 
+        ratio = _ratio(
+            (seqnet or {}).get("seconds"), (lecture or {}).get("seconds")
+        )  # lower is better
         lines.append(
             f"- {row['backend']} time to 0.885 test accuracy: seqnet {shown(seqnet)}, "
             f"lecture's plain Keras {shown(lecture)}"
+            + ("" if ratio is None else f": {ratio:.2f}× the lecture's time")
         )
     return [""] + lines if lines else []
 

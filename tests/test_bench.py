@@ -221,4 +221,8 @@ def test_time_to_accuracy_reports_epochs_and_seconds():
         "rows"
     ][0]
     table = markdown_table({"rows": [row], "missing_backends": []})
-    assert "time to 0.885 test accuracy: seqnet" in table
+    assert f"time to 0.885 test accuracy: seqnet {result['seconds']:.0f} s (1 epoch)," in table
+    lecture = {**result, "workload": "lecture_time_to_accuracy", "seconds": 4 * result["seconds"]}
+    row["figures"]["lecture_time_to_accuracy"] = lecture
+    table = markdown_table({"rows": [row], "missing_backends": []})
+    assert ": 0.25× the lecture's time" in table
