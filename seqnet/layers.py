@@ -112,6 +112,9 @@ class MaxPooledConv1D(MatmulConv1D):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.filters)
 
+    def get_config(self):
+        return {**super().get_config(), "matmul": self.matmul}
+
 
 def _max_over_steps(responses, *, gather: bool):
     """Max over axis 1; with ``gather``, taken at the argmax, which can be cheaper to train.
@@ -128,6 +131,3 @@ def _max_over_steps(responses, *, gather: bool):
         return ops.max(responses, axis=1)
     positions = ops.expand_dims(ops.argmax(responses, axis=1), axis=1)  # (batch, 1, 250)
     return ops.take_along_axis(responses, positions, axis=1)[:, 0, :]
-
-    def get_config(self):
-        return {**super().get_config(), "matmul": self.matmul}

@@ -5,7 +5,7 @@ import pytest
 from seqnet import build_imdb_cnn
 from seqnet.config import ModelConfig
 from seqnet.data import make_synthetic
-from seqnet.model import build_model, model_config_of
+from seqnet.model import build_model, compile_model, model_config_of
 
 
 def test_default_is_the_lecture_network():
@@ -137,6 +137,14 @@ def test_fast_formulations_compute_the_lecture_network(tiny_model_config, formul
         model.train_on_batch(data.x_train, data.y_train)
     for after_fast, after_lecture in zip(fast.get_weights(), lecture.get_weights(), strict=True):
         np.testing.assert_allclose(after_fast, after_lecture, atol=1e-5)
+
+
+@pytest.mark.parametrize("formulation", FORMULATIONS)
+def test_fast_formulations_round_trip_through_get_config(tiny_model_config, formulation):
+    config = ModelConfig(**{**tiny_model_config.__dict__, **formulation})
+    clone = keras.Model.from_config(build_model(config).get_config())
+    compile_model(clone, learning_rate=config.learning_rate)  # model_config_of reads Adam's
+    assert model_config_of(clone) == config
 
 
 def test_fused_pooling_refuses_batch_normalization():
