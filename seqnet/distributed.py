@@ -32,7 +32,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -756,7 +755,9 @@ def measure_scaling(settings: ScalingSettings = ScalingSettings()) -> list[Scali
     process (simulated devices must exist before the backend starts). On a CPU-only machine
     the devices share the cores, so expect efficiency near 1 / devices: a functional check.
     """
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    backend = keras.backend.backend()  # also when keras.json, not KERAS_BACKEND, chose it
     counts = settings.device_counts
     throughputs = [_time_in_subprocess(backend, count, settings) for count in counts]
     # Relative to the first count (normally 1): strong scaling, the global batch stays fixed.
@@ -805,23 +806,13 @@ def free_local_port() -> int:
         return probe.getsockname()[1]
 
 
-def _epoch_clock(seconds: list[float]):
-    """A callback appending each epoch's seconds, so the warm-up (compiling) epoch can go."""
-    import keras
-
-    started: list[float] = []
-    return keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: started.append(time.perf_counter()),
-        on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - started[-1]),
-    )
-
-
 def _timed_training(devices: int, settings: ScalingSettings) -> float:
     """Samples per second of the fastest timed epoch, after a warm-up: the worker's job."""
     import keras
 
     from seqnet.data import make_synthetic
     from seqnet.model import build_model
+    from seqnet.train import EpochTimer  # not at the top: seqnet.train imports this module
 
     if keras.backend.backend() != "torch":
         simulate_cpu_devices(devices)
@@ -832,7 +823,7 @@ def _timed_training(devices: int, settings: ScalingSettings) -> float:
         samples=samples,
     )
     keras.utils.set_random_seed(0)
-    seconds: list[float] = []
+    timer = EpochTimer()
     with open_replicas("data-parallel") as replicas:
         with replicas.scope():
             model = build_model(settings.model)
@@ -842,11 +833,12 @@ def _timed_training(devices: int, settings: ScalingSettings) -> float:
             data.y_train,
             batch_size=settings.batch_size,
             epochs=1 + settings.rounds,
-            callbacks=[_epoch_clock(seconds)],
+            callbacks=[timer],
             verbose=0,
         )
     # The second epoch can still compile (JAX re-lays out the optimizer state): take the best.
-    return samples / min(seconds[1:]) if replicas.layout.is_chief else float("nan")
+    fastest = min(timer.epoch_seconds[1:])
+    return samples / fastest if replicas.layout.is_chief else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
