@@ -411,7 +411,12 @@ def time_to_accuracy(
     code in plain Keras: a Sequential model and ``model.fit`` with the test set as validation.
     Data loading is not timed; compilation is, as a user waits for it too.
     """
-    from seqnet.train import TrainingArrays, load_training_data, train_one_epoch
+    from seqnet.train import (
+        TrainingArrays,
+        build_training_model,
+        load_training_data,
+        train_one_epoch,
+    )
 
     config = TrainConfig(data=data, epochs=max_epochs, seed=0)
     arrays = TrainingArrays.check(load_training_data(config, verbose=False), config.model)
@@ -431,7 +436,7 @@ def time_to_accuracy(
             )
             return history.history["val_accuracy"][-1]
     else:
-        model = build_model(config.model)
+        model = build_training_model(config, len(arrays.x_train))
 
         def one_epoch(epoch: int) -> float:
             return train_one_epoch(model, arrays, config, epoch, verbose=0)["val_accuracy"]

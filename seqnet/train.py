@@ -219,11 +219,21 @@ def _start_or_resume(
     keras.utils.set_random_seed(config.seed)
     if resume:
         return load_checkpoint(workdir, config)
+    return build_training_model(config, len(arrays.x_train)), []
+
+
+def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model:
+    """A new model compiled for ``config``'s recipe, learning-rate schedule included.
+
+    Args:
+        config: The run; its ``model`` is built, its schedule spans ``config.epochs``.
+        train_samples: Reviews per epoch, which sets the steps a cosine schedule spans.
+    """
     model = build_model(config.model)
     if config.learning_rate_schedule == "cosine":
-        steps = config.epochs * -(-len(arrays.x_train) // config.batch_size)
+        steps = config.epochs * -(-train_samples // config.batch_size)
         compile_model(model, learning_rate=config.model.learning_rate, decay_steps=steps)
-    return model, []
+    return model
 
 
 def _train_epochs(
