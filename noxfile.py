@@ -52,34 +52,28 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
+def run_pytest(session: nox.Session, backend: str, *args: str, report: str) -> None:
+    """pytest under ``backend`` with ``args`` and the session's posargs; JUnit XML in
+    test-results/``report``.xml, which .ci/ reads."""
+    install_backend(session, backend, "test")
+    results = ROOT / "test-results"
+    results.mkdir(exist_ok=True)
+    session.run("pytest", *args, f"--junitxml={results / f'{report}.xml'}", *session.posargs)
+
+
 @nox.session
 @nox.parametrize("backend", BACKENDS, ids=BACKENDS)
 def tests(session: nox.Session, backend: str) -> None:
     """Run the pytest suite under one backend (set SEQNET_IMDB_ARCHIVE for real-data tests)."""
-    install_backend(session, backend, "test")
-    results = ROOT / "test-results"
-    results.mkdir(exist_ok=True)
-    session.run(
-        "pytest",
-        f"--junitxml={results / f'{backend}.xml'}",
-        *session.posargs,
-    )
+    run_pytest(session, backend, report=backend)
 
 
 @nox.session(default=False)
 @nox.parametrize("backend", BACKENDS, ids=BACKENDS)
 def distributed(session: nox.Session, backend: str) -> None:
     """Check data-parallel training under one backend: simulated devices, hosts and torchrun."""
-    install_backend(session, backend, "test")
-    results = ROOT / "test-results"
-    results.mkdir(exist_ok=True)
-    session.run(
-        "pytest",
-        "tests/distributed",
-        "-m",
-        "distributed",
-        f"--junitxml={results / f'distributed-{backend}.xml'}",
-        *session.posargs,
+    run_pytest(
+        session, backend, "tests/distributed", "-m", "distributed", report=f"distributed-{backend}"
     )
 
 
