@@ -113,8 +113,8 @@ def benchmark(session: nox.Session, backend: str) -> None:
 @nox.session(default=False, requires=[f"benchmark({backend})" for backend in BACKENDS])
 def bench(session: nox.Session) -> None:
     """Benchmark every backend and device, then write bench-results/report.{json,md,png}."""
-    session.install("--no-deps", "-e", ".")
-    session.install("numpy", "matplotlib")  # the merge needs no Keras backend
+    # The merge reads JSON and draws a chart: no Keras, no backend, seqnet from the checkout.
+    session.install(*CONSTRAINTS, "numpy", "matplotlib")
     options, _ = bench_options(session.posargs)
     compare = ["--compare", options.compare] if options.compare else []
-    session.run("python", "-m", "seqnet.report", str(BENCH_RESULTS), *compare)
+    session.run("python", "-m", "benchmarks.report", str(BENCH_RESULTS), *compare)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import pytest
 
-from seqnet.bench import BenchConfig
-from seqnet.native import visible_devices
+from benchmarks.devices import visible_devices
+from benchmarks.workloads import BenchConfig
 
 
 def pytest_addoption(parser):

@@ -11,8 +11,8 @@ import dataclasses
 import keras
 import pytest
 
-from seqnet.distributed import ScalingSettings, measure_scaling
-from seqnet.native import visible_devices
+from benchmarks.devices import visible_devices
+from benchmarks.scaling import ScalingSettings, measure_scaling
 
 
 def test_data_parallel_scaling(benchmark, request):

@@ -1,7 +1,7 @@
 """Every workload of seqnet.bench, timed by pytest-benchmark on every visible device.
 
 seqnet's own figures (samples/s, GFLOP/s, latency percentiles, versions, device) go into each
-entry's ``extra_info``; ``python -m seqnet.report`` merges the per-backend JSON files.
+entry's ``extra_info``; ``python -m benchmarks.report`` merges the per-backend JSON files.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from seqnet.bench import (
+from benchmarks.workloads import (
     SIDE_BY_SIDE,
     WORKLOADS,
     environment,

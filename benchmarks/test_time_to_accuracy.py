@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from seqnet.bench import BenchConfig, environment, memory, time_to_accuracy
+from benchmarks.workloads import BenchConfig, environment, memory, time_to_accuracy
 
 
 @pytest.mark.parametrize("lecture", [False, True], ids=["seqnet", "lecture"])

@@ -7,9 +7,10 @@ it. Names are imported on first use, so ``import seqnet`` alone does not load ke
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place; pyproject.toml reads it from here
 
 _EXPORTS = {
     "ModelConfig": "seqnet.config",
@@ -20,8 +21,6 @@ _EXPORTS = {
     "build_imdb_cnn": "seqnet.model",
     "Classifier": "seqnet.predict",
     "Vocabulary": "seqnet.text",
-    "closed_form_slope": "seqnet.regression",
-    "fit_slope": "seqnet.regression",
     "train_and_evaluate": "seqnet.train",
 }
 __all__ = [
@@ -31,8 +30,6 @@ __all__ = [
     "TrainConfig",
     "Vocabulary",
     "build_imdb_cnn",
-    "closed_form_slope",
-    "fit_slope",
     "load_imdb",
     "read_dataset",
     "train_and_evaluate",
@@ -43,12 +40,22 @@ if TYPE_CHECKING:
     from seqnet.data import ImdbDataset, load_imdb, read_dataset
     from seqnet.model import build_imdb_cnn
     from seqnet.predict import Classifier
-    from seqnet.regression import closed_form_slope, fit_slope
     from seqnet.text import Vocabulary
     from seqnet.train import train_and_evaluate
 
 
+# Names seqnet 0.1 exported here, and where they live now (see CHANGELOG.md).
+_MOVED = {"closed_form_slope": "seqnet.regression", "fit_slope": "seqnet.regression"}
+
+
 def __getattr__(name: str):
+    if name in _MOVED:
+        warnings.warn(
+            f"seqnet.{name} moved to {_MOVED[name]}.{name}; import it from there.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
     if name not in _EXPORTS:
         raise AttributeError(f"module 'seqnet' has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+from seqnet import __version__
+from seqnet.config import INFERENCE_BATCH_SIZE
 
 DEFAULT_WORKDIR = "runs/imdb-cnn"
 DATA_HELP = (
@@ -23,11 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="The lecture's IMDB sentiment CNN on Keras 3. The backend is chosen by the "
         "KERAS_BACKEND environment variable (tensorflow, jax or torch).",
     )
+    parser.add_argument("--version", action="version", version=f"seqnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_evaluate(commands)
     _add_predict(commands)
-    _add_bench(commands)
     return parser
 
 
@@ -41,48 +45,83 @@ def _add_workdir(parser: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1, or a usage error that says so."""
+    value = _number(text, int, "a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _number(text, float, "a number")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _number(text, float, "a number")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _number(text: str, convert, description: str):
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}") from None
+
+
 def _add_train(commands) -> None:
     from seqnet.config import (
         DISTRIBUTE_STRATEGIES,
         LEARNING_RATE_SCHEDULES,
-        ModelConfig,
+        RECIPES,
         TrainConfig,
     )
 
-    defaults, model = TrainConfig(), ModelConfig()
+    fast, lecture = TrainConfig(), TrainConfig.from_recipe("lecture")
     train = commands.add_parser(
         "train",
         help="train the CNN and write a run folder",
         description="Train the lecture's CNN (Adam, binary cross-entropy; the test split is the "
-        "validation data) and write the model, vocabulary, metrics JSON and a loss/accuracy plot.",
+        "validation data) and write the model, vocabulary, metrics JSON and a loss/accuracy "
+        "plot. Options left out take the recipe's value.",
     )
-    train.add_argument("--data", default=defaults.data, help=f"data source: {DATA_HELP}")
+    train.add_argument("--data", default=fast.data, help=f"data source: {DATA_HELP}")
     train.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help=f"passes over the data (default: {defaults.epochs})",
+        "--recipe",
+        choices=RECIPES,
+        default="fast",
+        help=f"'fast': batch {fast.batch_size}, Adam peaking at {fast.learning_rate} with "
+        f"{fast.learning_rate_schedule}, {fast.epochs} epochs; 'lecture': batch "
+        f"{lecture.batch_size}, constant Adam {lecture.learning_rate}, {lecture.epochs} epochs "
+        "(default: fast)",
     )
+    train.add_argument("--epochs", type=positive_int, help="passes over the data")
     train.add_argument(
         "--batch-size",
-        type=int,
-        default=defaults.batch_size,
+        type=positive_int,
         help="reviews per gradient step in total over all devices: the global batch; with "
         "--distribute data-parallel each device takes batch-size / devices, so it must divide "
-        f"evenly (default: {defaults.batch_size})",
+        "evenly",
     )
-    train.add_argument(
-        "--seed", type=int, default=defaults.seed, help="seed for weights, dropout and shuffling"
-    )
-    train.add_argument(
-        "--learning-rate", type=float, default=model.learning_rate, help="Adam's step size"
-    )
+    train.add_argument("--learning-rate", type=positive_float, help="Adam's (peak) step size")
     train.add_argument(
         "--learning-rate-schedule",
         choices=LEARNING_RATE_SCHEDULES,
-        default=defaults.learning_rate_schedule,
         help="'constant' is the lecture's Adam; 'cosine' anneals the step size to 0 over the "
-        f"run (default: {defaults.learning_rate_schedule})",
+        "run; 'warmup-cosine' first rises linearly over --warmup-epochs",
+    )
+    train.add_argument(
+        "--warmup-epochs", type=non_negative_float, help="warm-up length for warmup-cosine"
+    )
+    train.add_argument(
+        "--seed", type=int, default=fast.seed, help="seed for weights, dropout and shuffling"
     )
     train.add_argument(
         "--batch-normalization",
@@ -91,9 +130,9 @@ def _add_train(commands) -> None:
     )
     train.add_argument(
         "--synthetic-samples",
-        type=int,
-        default=defaults.synthetic_samples,
-        help="reviews per split for --data synthetic",
+        type=positive_int,
+        default=fast.synthetic_samples,
+        help=f"reviews per split for --data synthetic (default: {fast.synthetic_samples})",
     )
     train.add_argument(
         "--resume",
@@ -105,12 +144,12 @@ def _add_train(commands) -> None:
     train.add_argument(
         "--distribute",
         choices=DISTRIBUTE_STRATEGIES,
-        default=defaults.distribute,
+        default=fast.distribute,
         help="'none': train on one device; 'data-parallel': a model copy on every device "
         "(JAX: all its devices; TensorFlow: all GPUs, else the CPU; PyTorch: one process per "
         "device, started by torchrun), each step's --batch-size reviews split evenly between "
         "them, the gradients averaged; only process 0 writes the run folder. Several hosts: "
-        f"see docs/scaling.md (default: {defaults.distribute})",
+        f"see docs/scaling.md (default: {fast.distribute})",
     )
     _add_workdir(train, "write")
 
@@ -126,7 +165,12 @@ def _add_evaluate(commands) -> None:
         default=None,
         help=f"data source (default: the one the run was trained on): {DATA_HELP}",
     )
-    evaluate.add_argument("--batch-size", type=int, default=256, help="reviews per batch")
+    evaluate.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=INFERENCE_BATCH_SIZE,
+        help=f"reviews per batch (default: {INFERENCE_BATCH_SIZE})",
+    )
     _add_workdir(evaluate, "read")
 
 
@@ -145,66 +189,24 @@ def _add_predict(commands) -> None:
     _add_workdir(predict, "read")
 
 
-def _add_bench(commands) -> None:
-    bench = commands.add_parser(
-        "bench",
-        help="benchmark the current backend on every visible device",
-        description="Measure training and inference throughput, single-review latency, achieved "
-        "GFLOP/s against a matmul peak, and native-framework baselines, for the backend named "
-        "by KERAS_BACKEND. `nox -s bench` runs this for every backend and merges the reports.",
-    )
-    bench.add_argument("--full", action="store_true", help="measure longer (more rounds, samples)")
-    bench.add_argument(
-        "--output",
-        type=Path,
-        default=Path("bench-results") / "cli",
-        help="folder for report.json, report.md and report.png (default: bench-results/cli)",
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
-    commands = {
-        "train": run_train,
-        "evaluate": run_evaluate,
-        "predict": run_predict,
-        "bench": run_bench,
-    }
+    commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
+        # 1: the run failed; argparse already exits with 2 for a malformed command line.
         print(f"seqnet {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return 1
 
 
 def run_train(args: argparse.Namespace) -> int:
     import keras
 
-    from seqnet.config import ModelConfig, TrainConfig
-    from seqnet.saving import checkpointed_config
     from seqnet.train import train_and_evaluate
 
-    if args.resume:
-        saved = checkpointed_config(args.workdir)
-        config = replace(saved, epochs=args.epochs or saved.epochs, distribute=args.distribute)
-        print(f"Resuming the run in {args.workdir} with its saved settings.")
-    else:
-        config = TrainConfig(
-            data=args.data,
-            epochs=args.epochs or TrainConfig().epochs,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            synthetic_samples=args.synthetic_samples,
-            learning_rate_schedule=args.learning_rate_schedule,
-            distribute=args.distribute,
-            model=ModelConfig(
-                learning_rate=args.learning_rate,
-                batch_normalization=args.batch_normalization,
-                # BatchNorm sits between convolution and pooling, so they cannot be fused.
-                fuse_pooling=not args.batch_normalization,
-            ),
-        )
+    config = _train_config(args)
     print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
     metrics = train_and_evaluate(config, args.workdir, resume=args.resume)
     if metrics["distribution"]["process_index"] == 0:  # the other processes wrote nothing
@@ -213,6 +215,34 @@ def run_train(args: argparse.Namespace) -> int:
             f"{metrics['seconds_per_epoch']:.1f} s per epoch. Run written to {args.workdir}/"
         )
     return 0
+
+
+def _train_config(args: argparse.Namespace):
+    """The run's TrainConfig: the checkpoint's with --resume, else the recipe's with the
+    options given on the command line on top."""
+    from seqnet.config import ModelConfig, TrainConfig
+    from seqnet.saving import checkpointed_config
+
+    if args.resume:
+        saved = checkpointed_config(args.workdir)
+        print(f"Resuming the run in {args.workdir} with its saved settings.")
+        epochs = saved.epochs if args.epochs is None else args.epochs
+        return replace(saved, epochs=epochs, distribute=args.distribute)
+    recipe_options = ("epochs", "batch_size", "learning_rate", "learning_rate_schedule")
+    given = {
+        name: getattr(args, name)
+        for name in (*recipe_options, "warmup_epochs")
+        if getattr(args, name) is not None
+    }
+    return TrainConfig.from_recipe(
+        args.recipe,
+        data=args.data,
+        seed=args.seed,
+        synthetic_samples=args.synthetic_samples,
+        distribute=args.distribute,
+        model=ModelConfig(batch_normalization=args.batch_normalization),
+        **given,
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -236,21 +266,6 @@ def run_predict(args: argparse.Namespace) -> int:
             print(
                 f"{prediction.probability:.4f}  {prediction.label:8}  {_shorten(prediction.text)}"
             )
-    return 0
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    import keras
-
-    from seqnet.bench import BenchConfig, run_benchmarks
-    from seqnet.report import build_report, markdown_table, write_report
-
-    config = BenchConfig.full() if args.full else BenchConfig()
-    records = run_benchmarks(config, progress=lambda message: print(message, flush=True))
-    report = build_report(records, expected_backends=[keras.backend.backend()])
-    write_report(report, args.output)
-    print(markdown_table(report))
-    print(f"Written: {args.output}/report.json, report.md, report.png")
     return 0
 
 

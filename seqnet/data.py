@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -25,7 +26,7 @@ from typing import BinaryIO
 import keras
 import numpy as np
 
-from seqnet.config import OOV_ID, RESERVED_IDS, START_ID
+from seqnet.config import OOV_ID, RESERVED_IDS, START_ID, ModelConfig, TrainConfig
 from seqnet.files import write_atomically
 from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad, tokenize
 
@@ -67,13 +68,30 @@ class ImdbDataset:
         """The arrays as ``(x_train, y_train), (x_test, y_test)``, as ``load_imdb`` returns them."""
         return (self.x_train, self.y_train), (self.x_test, self.y_test)
 
+    def checked(self, vocabulary_size: int, sequence_length: int) -> ImdbDataset:
+        """The same data with every array checked to fit a model of these sizes.
+
+        Raises:
+            ValueError: As [`check_token_ids`][seqnet.data.check_token_ids] and
+                [`check_labels`][seqnet.data.check_labels] do, naming the split.
+        """
+        x_train = check_token_ids(self.x_train, vocabulary_size, sequence_length, name="x_train")
+        x_test = check_token_ids(self.x_test, vocabulary_size, sequence_length, name="x_test")
+        return dataclasses.replace(
+            self,
+            x_train=x_train,
+            y_train=check_labels(self.y_train, len(x_train), name="y_train"),
+            x_test=x_test,
+            y_test=check_labels(self.y_test, len(x_test), name="y_test"),
+        )
+
 
 def load_imdb(
     source: str | os.PathLike = "keras",
     *,
-    num_words: int = 5000,
-    maxlen: int = 400,
-    synthetic_samples: int = 2000,
+    num_words: int = ModelConfig.vocabulary_size,
+    maxlen: int = ModelConfig.sequence_length,
+    synthetic_samples: int = TrainConfig.synthetic_samples,
     cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
 ):
@@ -120,9 +138,9 @@ def load_imdb(
 def read_dataset(
     source: str | os.PathLike = "keras",
     *,
-    num_words: int = 5000,
-    maxlen: int = 400,
-    synthetic_samples: int = 2000,
+    num_words: int = ModelConfig.vocabulary_size,
+    maxlen: int = ModelConfig.sequence_length,
+    synthetic_samples: int = TrainConfig.synthetic_samples,
     cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
 ) -> ImdbDataset:
@@ -551,7 +569,11 @@ def check_labels(y, count: int, *, name: str = "labels") -> np.ndarray:
 
 
 def make_synthetic(
-    *, num_words: int = 5000, maxlen: int = 400, samples: int = 2000, seed: int = 0
+    *,
+    num_words: int = ModelConfig.vocabulary_size,
+    maxlen: int = ModelConfig.sequence_length,
+    samples: int = TrainConfig.synthetic_samples,
+    seed: int = 0,
 ) -> ImdbDataset:
     """A deterministic IMDB look-alike with a learnable signal, built in so everything runs offline.
 

@@ -1,52 +1,19 @@
-"""Layers seqnet adds to Keras: same parameters and maths as the built-in ones, faster on CPU."""
+"""The one layer seqnet adds to Keras: ``Conv1D`` + ``GlobalMaxPooling1D`` fused for training.
+
+Same parameters and outputs as the two stock layers; saved models use the stock layers
+(see [`seqnet.model.portable_model`][seqnet.model.portable_model]).
+"""
 
 from __future__ import annotations
 
 import keras
 from keras import ops
 
-from seqnet.native import gathers_pooling_gradient
-
-
-@keras.saving.register_keras_serializable(package="seqnet")
-class MatmulConv1D(keras.layers.Conv1D):
-    """``Conv1D`` computed as one matrix multiply over the ``kernel_size`` shifted windows.
-
-    For stride 1, no dilation and "valid" padding, a 1D convolution is a matmul of the
-    concatenated shifted inputs ``(batch, steps, kernel_size * channels)`` with the kernel
-    reshaped to ``(kernel_size * channels, filters)``. Forward and backward are then plain
-    GEMMs, which CPU backends run near their peak, while their conv1d backward often is not.
-    Weights, their layout and the output are those of ``keras.layers.Conv1D`` (so weights
-    transfer both ways); other settings fall back to ``Conv1D``'s own computation.
-
-    Examples:
-        >>> layer = MatmulConv1D(4, 3, data_format="channels_last")
-        >>> layer(keras.ops.ones((2, 10, 5))).shape
-        (2, 8, 4)
-    """
-
-    def _is_plain_valid_convolution(self) -> bool:
-        return (
-            self.padding == "valid"
-            and tuple(self.strides) == (1,)
-            and tuple(self.dilation_rate) == (1,)
-            and self.groups == 1
-            and self.data_format == "channels_last"
-        )
-
-    def call(self, inputs):
-        if not self._is_plain_valid_convolution():
-            return super().call(inputs)
-        width = self.kernel_size[0]
-        steps = inputs.shape[1] - width + 1  # 400 - 3 + 1 = 398
-        windows = ops.concatenate(
-            [inputs[:, offset : offset + steps, :] for offset in range(width)], axis=-1
-        )  # (batch, 398, 3 * 50)
-        kernel = ops.reshape(self.kernel, (-1, self.filters))  # (3 * 50, 250), tap-major
-        outputs = ops.matmul(windows, kernel)  # (batch, 398, 250)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs) if self.activation is not None else outputs
+# The max-pooling backward that trains fastest, measured on CPU (2 cores) for (32, 398, 250):
+# forward and backward of a gather at the argmax against ops.max's own. torch: 5.2 vs 8.1 ms,
+# JAX: +4 % per training step; TensorFlow: 9.2 vs 5.5 ms, as Keras' argmax there adds a
+# flush-to-zero pass over the whole tensor.
+GATHERS_POOLING_GRADIENT = {"torch": True, "jax": True, "tensorflow": False}
 
 
 # Activations f with max(f(z)) == f(max(z)): non-decreasing, so they commute with max-pooling.
@@ -54,7 +21,7 @@ _MONOTONIC_ACTIVATIONS = ("linear", "relu")
 
 
 @keras.saving.register_keras_serializable(package="seqnet")
-class MaxPooledConv1D(MatmulConv1D):
+class MaxPooledConv1D(keras.layers.Conv1D):
     """``Conv1D`` followed by ``GlobalMaxPooling1D``, with the bias and ReLU applied after pooling.
 
     Max-pooling over time commutes with adding a per-filter bias and with any non-decreasing
@@ -66,8 +33,6 @@ class MaxPooledConv1D(MatmulConv1D):
     Args:
         filters: Output channels, as for ``Conv1D``.
         kernel_size: Window width, as for ``Conv1D``.
-        matmul: Compute the convolution as one GEMM over shifted windows (``MatmulConv1D``)
-            instead of the backend's conv op; which is faster depends on the backend.
         **kwargs: ``Conv1D`` arguments; the activation must be "relu" or linear.
 
     Examples:
@@ -76,7 +41,13 @@ class MaxPooledConv1D(MatmulConv1D):
         (2, 4)
     """
 
-    def __init__(self, filters, kernel_size, *, matmul: bool = False, **kwargs):
+    def __init__(self, filters, kernel_size, **kwargs):
+        # seqnet 0.1 saved a `matmul` option (a formulation since removed as no faster).
+        if kwargs.pop("matmul", False):
+            raise ValueError(
+                "This model was saved by seqnet 0.1 with matmul_convolution=True, a formulation "
+                "seqnet 0.2 removed; load it with seqnet 0.1 and save its weights."
+            )
         super().__init__(filters, kernel_size, **kwargs)
         name = getattr(self.activation, "__name__", str(self.activation))
         if name not in _MONOTONIC_ACTIVATIONS:
@@ -84,26 +55,18 @@ class MaxPooledConv1D(MatmulConv1D):
                 f"MaxPooledConv1D needs an activation that commutes with max-pooling "
                 f"({', '.join(_MONOTONIC_ACTIVATIONS)}); got {name!r}."
             )
-        if not self._is_plain_valid_convolution():
+        plain = (self.padding, tuple(self.strides), tuple(self.dilation_rate), self.groups)
+        if plain != ("valid", (1,), (1,), 1) or self.data_format != "channels_last":
             raise ValueError(
                 "MaxPooledConv1D supports stride 1, no dilation, 'valid' padding and "
                 "channels_last only; use Conv1D and GlobalMaxPooling1D otherwise."
             )
-        self.matmul = matmul
 
     def call(self, inputs, training=False):
-        if self.matmul:
-            width = self.kernel_size[0]
-            steps = inputs.shape[1] - width + 1
-            windows = ops.concatenate(
-                [inputs[:, offset : offset + steps, :] for offset in range(width)], axis=-1
-            )
-            responses = ops.matmul(windows, ops.reshape(self.kernel, (-1, self.filters)))
-        else:
-            responses = ops.conv(
-                inputs, self.kernel, strides=1, padding="valid", data_format="channels_last"
-            )
-        gather = bool(training) and gathers_pooling_gradient(keras.backend.backend())
+        responses = ops.conv(
+            inputs, self.kernel, strides=1, padding="valid", data_format="channels_last"
+        )  # (batch, 398, 250)
+        gather = bool(training) and GATHERS_POOLING_GRADIENT.get(keras.backend.backend(), False)
         pooled = _max_over_steps(responses, gather=gather)  # (batch, 398, 250) -> (batch, 250)
         if self.use_bias:
             pooled = pooled + self.bias
@@ -112,18 +75,15 @@ class MaxPooledConv1D(MatmulConv1D):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.filters)
 
-    def get_config(self):
-        return {**super().get_config(), "matmul": self.matmul}
-
 
 def _max_over_steps(responses, *, gather: bool):
     """Max over axis 1; with ``gather``, taken at the argmax, which can be cheaper to train.
 
-    ``ops.max``'s backward compares, counts and rescales the whole (batch, 398, 250) tensor
-    (10 of torch's 41 ms per step on 2 cores); a gather's backward scatters 250 values per
+    ``ops.max``'s backward compares, counts and rescales the whole (batch, 398, 250) tensor;
+    a gather's backward scatters 250 values per
     review. Its forward pays an argmax, slower than ``ops.max`` on every backend, so
     inference keeps ``ops.max``, and training gathers only where that wins
-    ([`gathers_pooling_gradient`][seqnet.native.gathers_pooling_gradient]). Values are equal;
+    (``GATHERS_POOLING_GRADIENT``). Values are equal;
     gradients too, but at exact ties, which the gather gives to the first maximum and
     ``ops.max`` splits.
     """

@@ -1,4 +1,9 @@
-"""The files of a training run (its workdir), written atomically and loaded safely."""
+"""The files of a training run (its workdir), written atomically and loaded safely.
+
+``model.keras`` holds the portable network (stock Keras layers, sigmoid output, no optimizer),
+which plain Keras opens under any backend without seqnet; ``checkpoint.keras`` holds the
+training network with its optimizer, to resume.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from pathlib import Path
 
 import keras
 
+from seqnet.config import TrainConfig
 from seqnet.files import write_atomically
+from seqnet.model import compile_for_training, portable_model
 from seqnet.plot import plot_history
 from seqnet.text import Vocabulary
 
@@ -26,7 +33,7 @@ def save_run(
 ) -> None:
     """Write every output atomically, so an interrupted save never corrupts an earlier run."""
     workdir.mkdir(parents=True, exist_ok=True)
-    save_model(model, workdir / MODEL_FILE)
+    save_model(portable_model(model), workdir / MODEL_FILE)
     if vocabulary is not None:
         vocabulary.save(workdir / VOCABULARY_FILE)
     write_atomically(workdir / METRICS_FILE, json.dumps(metrics, indent=2).encode())
@@ -67,27 +74,24 @@ def load_model(path: str | Path) -> keras.Model:
 
 
 def _load_with_fresh_optimizer(path: Path) -> keras.Model:
-    """Load a model whose optimizer class belongs to another backend (torch saves its own Adam).
+    """Load a model whose optimizer class this backend cannot import (torch saves its own Adam).
 
-    The weights load as usual; the optimizer is rebuilt with the saved learning rate, and its
-    moment estimates start afresh, which only matters for continuing training.
+    The weights load as usual; the optimizer is rebuilt with the saved learning rate or
+    schedule, and its moment estimates start afresh, which only matters for continuing training.
     """
-    from seqnet.model import compile_model
-
     with zipfile.ZipFile(path) as archive:
         saved = json.loads(archive.read("config.json"))
     optimizer = (saved.get("compile_config") or {}).get("optimizer") or {}
     rate = optimizer.get("config", {}).get("learning_rate", 1e-3)
-    schedule = rate.get("config", {}) if isinstance(rate, dict) else {}
+    if isinstance(rate, dict):
+        rate = keras.optimizers.schedules.deserialize(rate)
     model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    compile_model(
-        model,
-        learning_rate=float(schedule.get("initial_learning_rate", rate if not schedule else 1e-3)),
-        decay_steps=schedule.get("decay_steps"),
-    )
+    compile_for_training(model, learning_rate=rate)
     warnings.warn(
-        f"{path} was saved by another Keras backend; its weights are loaded, its optimizer "
-        f"state starts afresh.",
+        f"The optimizer saved in {path} ({optimizer.get('class_name', 'unknown')} from "
+        f"{optimizer.get('module', 'an unknown module')}) cannot be rebuilt under the "
+        f"{keras.backend.backend()} backend; its weights are loaded, its optimizer state starts "
+        f"afresh.",
         stacklevel=3,
     )
     return model
@@ -97,7 +101,9 @@ CHECKPOINT_FILE = "checkpoint.keras"
 CHECKPOINT_STATE_FILE = "checkpoint.json"
 
 
-def save_checkpoint(workdir: Path, model: keras.Model, config, epochs: list[dict]) -> None:
+def save_checkpoint(
+    workdir: Path, model: keras.Model, config: TrainConfig, epochs: list[dict]
+) -> None:
     """Model and optimizer state, then the epoch record that makes the checkpoint valid.
 
     Both writes are atomic and the JSON goes last, so a crash at any instant leaves either the
@@ -109,19 +115,18 @@ def save_checkpoint(workdir: Path, model: keras.Model, config, epochs: list[dict
     write_atomically(workdir / CHECKPOINT_STATE_FILE, json.dumps(state, indent=2).encode())
 
 
-def checkpointed_config(workdir: Path):
+def checkpointed_config(workdir: Path) -> TrainConfig:
     """The TrainConfig of the checkpoint in ``workdir``, to resume it with its own settings."""
-    from seqnet.config import TrainConfig
-
     return TrainConfig.from_dict(_checkpoint_state(workdir)["config"])
 
 
-def load_checkpoint(workdir: Path, config) -> tuple[keras.Model, list[dict]]:
+def load_checkpoint(workdir: Path, config: TrainConfig) -> tuple[keras.Model, list[dict]]:
     """The checkpointed model (optimizer included) and its epoch records, for ``config``."""
     state = _checkpoint_state(workdir)
     # A resume may extend the schedule, or move to other devices: the global batches, and so
     # the optimization, stay the same.
-    saved = dict(state["config"], epochs=config.epochs, distribute=config.distribute)
+    saved = TrainConfig.from_dict(state["config"]).to_dict()
+    saved.update(epochs=config.epochs, distribute=config.distribute)
     if saved != config.to_dict():
         changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
         raise ValueError(

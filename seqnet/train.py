@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from seqnet.config import ModelConfig, TrainConfig
+import seqnet
+from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
-from seqnet.distributed import ReplicaLayout, Replicas, open_replicas
-from seqnet.model import build_model, compile_model, input_limits
+from seqnet.model import build_model, compile_for_evaluation, input_limits
+from seqnet.parallel import ReplicaLayout, Replicas, keras_fit, open_replicas
 from seqnet.saving import (
     METRICS_FILE,
     MODEL_FILE,
@@ -63,31 +64,9 @@ class TrainingDivergedError(ValueError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-@dataclass(frozen=True)
-class TrainingArrays:
-    """Checked training and test arrays, ready for any backend."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-    @classmethod
-    def check(cls, dataset: ImdbDataset, config: ModelConfig) -> TrainingArrays:
-        size, length = config.vocabulary_size, config.sequence_length
-        x_train = check_token_ids(dataset.x_train, size, length, name="x_train")
-        x_test = check_token_ids(dataset.x_test, size, length, name="x_test")
-        return cls(
-            x_train=x_train,
-            y_train=check_labels(dataset.y_train, len(x_train), name="y_train"),
-            x_test=x_test,
-            y_test=check_labels(dataset.y_test, len(x_test), name="y_test"),
-        )
-
-
 def train_one_epoch(
     model: keras.Model,
-    arrays: TrainingArrays,
+    data: ImdbDataset,
     config: TrainConfig,
     epoch: int,
     *,
@@ -98,36 +77,37 @@ def train_one_epoch(
 
     The epoch's shuffle depends only on (seed, epoch), so a resumed run sees the same order as
     an uninterrupted one, and every data-parallel process the same order. With ``replicas``
-    (from [`open_replicas`][seqnet.distributed.open_replicas]), ``config.batch_size`` is the
+    (from [`open_replicas`][seqnet.parallel.open_replicas]), ``config.batch_size`` is the
     global batch, split over all replicas. Raises ``TrainingDivergedError`` if the loss stops
     being finite.
     """
-    order = np.random.default_rng([config.seed, epoch]).permutation(len(arrays.x_train))
+    replicas = replicas or Replicas(ReplicaLayout(), keras_fit)
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(data.x_train))
     timer = EpochTimer()
     diverged = TrainingDivergedError(
         f"Training diverged in epoch {epoch + 1}: the loss stopped being finite. Lower the "
-        f"learning rate (now {config.model.learning_rate}) and train again;"
+        f"learning rate (now {config.learning_rate}) and train again;"
     )
     try:
-        history = (fit if replicas is None else replicas.fit)(
+        history = replicas.fit(
             model,
-            arrays.x_train[order],
-            arrays.y_train[order],
+            data.x_train[order],
+            data.y_train[order],
             batch_size=config.batch_size,
             epochs=epoch + 1,
             initial_epoch=epoch,
-            validation_data=(arrays.x_test, arrays.y_test),
+            validation_data=(data.x_test, data.y_test),
             callbacks=[timer, keras.callbacks.TerminateOnNaN()],
             verbose=verbose,
         )
     except RuntimeError:  # e.g. torch's loss refuses NaN probabilities outright
-        if _is_finite(model, arrays.x_test[: config.batch_size]):
+        if _is_finite(model, data.x_test[: config.batch_size]):
             raise
         raise diverged from None
     logs = {name: float(values[-1]) for name, values in history.history.items()}
     # XLA's max() can swallow a NaN, so a finite loss alone does not prove finite weights.
     finite_logs = all(np.isfinite(value) for value in logs.values())
-    if not (finite_logs and _is_finite(model, arrays.x_test[: config.batch_size])):
+    if not (finite_logs and _is_finite(model, data.x_test[: config.batch_size])):
         raise diverged
     return {
         "epoch": epoch + 1,
@@ -144,37 +124,14 @@ def _is_finite(model: keras.Model, probe: np.ndarray) -> bool:
     return weights_finite and bool(np.isfinite(outputs).all())
 
 
-def fit(
-    model: keras.Model,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    batch_size: int,
-    epochs: int,
-    initial_epoch: int = 0,
-    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
-    callbacks: list[keras.callbacks.Callback] = (),
-    verbose: int | str = "auto",
-) -> keras.callbacks.History:
-    """seqnet's training loop on checked, already shuffled arrays (benchmarks share it)."""
-    return model.fit(
-        x,
-        y,
-        batch_size=batch_size,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        shuffle=False,
-        validation_data=validation_data,
-        callbacks=list(callbacks),
-        verbose=verbose,
-    )
-
-
-def evaluate(model: keras.Model, x, y, *, batch_size: int = 256) -> dict[str, float]:
+def evaluate(
+    model: keras.Model, x, y, *, batch_size: int = INFERENCE_BATCH_SIZE
+) -> dict[str, float]:
     """Loss and accuracy of ``model`` on checked token ids ``x`` and labels ``y``."""
     vocabulary_size, length = input_limits(model)
     x = check_token_ids(x, vocabulary_size, length)
     y = check_labels(y, len(x))
+    compile_for_evaluation(model)
     results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return {name: float(value) for name, value in results.items()}
 
@@ -191,7 +148,7 @@ def train_and_evaluate(
     After each epoch the model and optimizer are checkpointed atomically in ``workdir``; with
     ``resume=True`` training continues from the last checkpoint of the same config. With
     ``config.distribute="data-parallel"`` every visible device trains a replica (see
-    [`seqnet.distributed`][seqnet.distributed]) and only process 0 writes into ``workdir``.
+    [`seqnet.parallel`][seqnet.parallel]) and only process 0 writes into ``workdir``.
 
     Returns:
         The metrics also written to ``workdir/metrics.json``: per-epoch history, seconds per
@@ -199,11 +156,11 @@ def train_and_evaluate(
     """
     workdir = Path(workdir)
     dataset = load_training_data(config, verbose=bool(verbose))
-    arrays = TrainingArrays.check(dataset, config.model)
+    data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
     with open_replicas(config.distribute, verbose=bool(verbose)) as replicas:
         with replicas.scope():  # JAX and TensorFlow place the variables on every replica
-            model, epochs = _start_or_resume(workdir, config, arrays, resume)
-        _train_epochs(model, arrays, config, epochs, workdir, replicas, verbose)
+            model, epochs = _start_or_resume(workdir, config, data, resume)
+        _train_epochs(model, data, config, epochs, workdir, replicas, verbose)
     metrics = _metrics(config, dataset, epochs, replicas.layout)
     if replicas.layout.is_chief:  # one writer: the other processes hold the same weights
         save_run(workdir, model, dataset.vocabulary, metrics)
@@ -211,7 +168,7 @@ def train_and_evaluate(
 
 
 def _start_or_resume(
-    workdir: Path, config: TrainConfig, arrays: TrainingArrays, resume: bool
+    workdir: Path, config: TrainConfig, data: ImdbDataset, resume: bool
 ) -> tuple[keras.Model, list[dict]]:
     """The checkpointed model and epochs with ``resume``, else a new model and no epochs."""
     # Seeded before loading too: on several JAX hosts every process must create the same
@@ -219,7 +176,7 @@ def _start_or_resume(
     keras.utils.set_random_seed(config.seed)
     if resume:
         return load_checkpoint(workdir, config)
-    return build_training_model(config, len(arrays.x_train)), []
+    return build_training_model(config, len(data.x_train)), []
 
 
 def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model:
@@ -229,16 +186,34 @@ def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model
         config: The run; its ``model`` is built, its schedule spans ``config.epochs``.
         train_samples: Reviews per epoch, which sets the steps a cosine schedule spans.
     """
-    model = build_model(config.model)
-    if config.learning_rate_schedule == "cosine":
-        steps = config.epochs * -(-train_samples // config.batch_size)
-        compile_model(model, learning_rate=config.model.learning_rate, decay_steps=steps)
-    return model
+    return build_model(config.model, learning_rate=learning_rate_schedule(config, train_samples))
+
+
+def learning_rate_schedule(
+    config: TrainConfig, train_samples: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Adam's step size per ``config``: a constant, or a schedule over the run's steps.
+
+    Args:
+        config: The run's recipe: peak rate, schedule, warm-up and epochs.
+        train_samples: Reviews per epoch, which with the batch size sets the steps.
+    """
+    if config.learning_rate_schedule == "constant":
+        return config.learning_rate
+    steps_per_epoch = -(-train_samples // config.batch_size)
+    total = config.epochs * steps_per_epoch
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    if config.learning_rate_schedule == "cosine" or warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, total)
+    # From 0 up to the peak over the warm-up, then a cosine down to 0 at the last step.
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, total - warmup, warmup_target=config.learning_rate, warmup_steps=warmup
+    )
 
 
 def _train_epochs(
     model: keras.Model,
-    arrays: TrainingArrays,
+    data: ImdbDataset,
     config: TrainConfig,
     epochs: list[dict],
     workdir: Path,
@@ -249,7 +224,7 @@ def _train_epochs(
     for epoch in range(len(epochs), config.epochs):
         try:
             epochs.append(
-                train_one_epoch(model, arrays, config, epoch, verbose=verbose, replicas=replicas)
+                train_one_epoch(model, data, config, epoch, verbose=verbose, replicas=replicas)
             )
         except TrainingDivergedError as error:
             kept = (
@@ -267,7 +242,7 @@ def _metrics(
 ) -> dict[str, Any]:
     return {
         "backend": keras.backend.backend(),
-        "keras_version": keras.__version__,
+        "versions": installed_versions(),
         "config": config.to_dict(),
         "data_source": dataset.source,
         "train_samples": len(dataset.x_train),
@@ -282,8 +257,18 @@ def _metrics(
     }
 
 
+def installed_versions() -> dict[str, str]:
+    """seqnet's, Keras' and the active backend's versions, for metrics.json."""
+    backend = keras.backend.backend()
+    return {
+        "seqnet": seqnet.__version__,
+        "keras": keras.__version__,
+        backend: importlib.import_module(backend).__version__,
+    }
+
+
 def evaluate_run(
-    workdir: str | Path, *, data: str | None = None, batch_size: int = 256
+    workdir: str | Path, *, data: str | None = None, batch_size: int = INFERENCE_BATCH_SIZE
 ) -> dict[str, Any]:
     """Evaluate a saved run on the test split of ``data`` (by default, its training data)."""
     workdir = Path(workdir)

@@ -8,9 +8,7 @@ import json
 
 import pytest
 
-from seqnet.bench import BenchConfig, figures, flop_count, run_benchmarks
-from seqnet.config import ModelConfig
-from seqnet.report import (
+from benchmarks.report import (
     build_report,
     compare,
     markdown_table,
@@ -18,6 +16,8 @@ from seqnet.report import (
     read_scaling,
     write_report,
 )
+from benchmarks.workloads import BenchConfig, figures, flop_count, run_benchmarks
+from seqnet.config import ModelConfig
 
 
 def test_flop_count_matches_a_hand_calculation():
@@ -151,7 +151,7 @@ def test_small_changes_are_not_regressions():
 
 
 def test_figures_turn_rounds_into_throughput():
-    from seqnet.bench import Workload
+    from benchmarks.workloads import Workload
 
     config = BenchConfig()
     workload = Workload("training", lambda: None, samples_per_run=100, first_step_seconds=3.0)
@@ -211,11 +211,11 @@ def test_scaling_rows_are_merged_into_the_report(tmp_path):
 
 
 def test_time_to_accuracy_reports_epochs_and_seconds():
-    from seqnet.bench import time_to_accuracy
+    from benchmarks.workloads import time_to_accuracy
 
-    result = time_to_accuracy("synthetic", target=0.0, max_epochs=2)
-    assert result["epochs"] == 1 and result["seconds"] > 0
-    unreachable = time_to_accuracy("synthetic", target=1.1, max_epochs=1)
+    result = time_to_accuracy("synthetic", target=0.0, epochs=2)
+    assert result["epochs"] == 1 and result["seconds"] == result["seconds_per_epoch"][0] > 0
+    unreachable = time_to_accuracy("synthetic", target=1.1, epochs=1)
     assert unreachable["seconds"] is None and len(unreachable["test_accuracy_per_epoch"]) == 1
     row = build_report([{**_record("jax", "cpu:0"), "figures": {"time_to_accuracy": result}}])[
         "rows"

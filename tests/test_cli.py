@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+import seqnet
 from seqnet.cli import build_parser, main
 
 
@@ -78,12 +79,53 @@ def test_evaluate_prints_accuracy(trained_workdir, capsys):
     assert 0.0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1.0
 
 
-def test_errors_are_one_clear_line(tmp_path, capsys):
-    assert main(["predict", "--workdir", str(tmp_path), "some text"]) == 2
+def test_errors_are_one_clear_line_and_exit_1(tmp_path, capsys):
+    assert main(["predict", "--workdir", str(tmp_path), "some text"]) == 1
     error = capsys.readouterr().err
     assert error.startswith("seqnet predict: error: No model at") and "Traceback" not in error
-    assert main(["train", "--data", str(tmp_path / "missing.tar.gz")]) == 2
+    assert main(["train", "--data", str(tmp_path / "missing.tar.gz")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--epochs", "0", "must be at least 1, got 0"),
+        ("--epochs", "two", "expected a whole number"),
+        ("--batch-size", "-4", "must be at least 1"),
+        ("--learning-rate", "0", "must be a positive number"),
+        ("--learning-rate", "nan", "must be a positive number"),
+        ("--warmup-epochs", "-1", "must be 0 or more"),
+        ("--synthetic-samples", "0", "must be at least 1"),
+    ],
+)
+def test_every_number_is_validated_as_a_usage_error(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", option, value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"seqnet {seqnet.__version__}"
+
+
+def test_recipes_fill_the_options_left_out():
+    from seqnet.cli import _train_config
+    from seqnet.config import TrainConfig
+
+    def config(*arguments):
+        return _train_config(build_parser().parse_args(["train", *arguments]))
+
+    assert config() == TrainConfig()
+    lecture = config("--recipe", "lecture")
+    assert lecture == TrainConfig.from_recipe("lecture")
+    assert (lecture.batch_size, lecture.learning_rate_schedule) == (32, "constant")
+    assert config("--recipe", "lecture", "--epochs", "5").epochs == 5
+    assert config("--learning-rate", "0.01").learning_rate == 0.01
 
 
 def test_help_explains_every_option(capsys):

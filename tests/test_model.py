@@ -5,7 +5,7 @@ import pytest
 from seqnet import build_imdb_cnn
 from seqnet.config import ModelConfig
 from seqnet.data import make_synthetic
-from seqnet.model import build_model, compile_model, model_config_of
+from seqnet.model import build_model, model_config_of, portable_model
 
 
 def test_default_is_the_lecture_network():
@@ -42,6 +42,7 @@ def test_every_hyperparameter_is_a_keyword(tiny_model_config):
         batch_normalization=True,
     )
     assert model.output.shape == (None, 1)
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(0.01)
     assert model_config_of(model) == ModelConfig(
         vocabulary_size=60,
         sequence_length=24,
@@ -50,7 +51,6 @@ def test_every_hyperparameter_is_a_keyword(tiny_model_config):
         kernel_size=3,
         hidden_units=8,
         dropout_rate=0.1,
-        learning_rate=0.01,
         batch_normalization=True,
     )
     assert {"convolution_batch_norm", "hidden_batch_norm"} <= {layer.name for layer in model.layers}
@@ -69,6 +69,11 @@ def test_every_hyperparameter_is_a_keyword(tiny_model_config):
 def test_bad_hyperparameters_are_named(settings, message):
     with pytest.raises(ValueError, match=message):
         build_imdb_cnn(**settings)
+
+
+def test_unknown_hyperparameters_are_named():
+    with pytest.raises(TypeError, match=r"unknown hyperparameters \['filter'\]"):
+        build_imdb_cnn(filter=8)
 
 
 def test_get_config_round_trips(tiny_model_config):
@@ -109,44 +114,58 @@ def test_synthetic_signal_is_learned():
     assert accuracy >= 0.95
 
 
-FORMULATIONS = [
-    {"fuse_pooling": True},
-    {"matmul_convolution": True},
-    {"fuse_pooling": True, "matmul_convolution": True},
-]
-
-
-@pytest.mark.parametrize("formulation", FORMULATIONS)
-def test_fast_formulations_compute_the_lecture_network(tiny_model_config, formulation):
-    lecture_config = ModelConfig(**{**tiny_model_config.__dict__, "dropout_rate": 0.0})
-    lecture = build_model(lecture_config)
-    fast = build_model(ModelConfig(**{**lecture_config.__dict__, **formulation}))
-    assert fast.count_params() == lecture.count_params()
-    fast.set_weights(lecture.get_weights())
+def test_training_network_is_the_lecture_network_fused(tiny_model_config):
+    """Fused pooling and a logit output: the lecture's numbers after a sigmoid, same gradients."""
+    config = ModelConfig(**{**tiny_model_config.__dict__, "dropout_rate": 0.0})
+    training = build_model(config)
+    lecture = build_imdb_cnn(**config.__dict__)
+    assert training.count_params() == lecture.count_params()
+    assert "max_pooling" not in {layer.name for layer in training.layers}
+    lecture.set_weights(training.get_weights())
     data = make_synthetic(num_words=60, maxlen=24, samples=32)
+    logits = training.predict(data.x_test, verbose=0)
     np.testing.assert_allclose(
-        fast.predict(data.x_test, verbose=0), lecture.predict(data.x_test, verbose=0), atol=1e-5
+        keras.ops.convert_to_numpy(keras.ops.sigmoid(logits)),
+        lecture.predict(data.x_test, verbose=0),
+        atol=1e-6,
     )
-    assert model_config_of(fast) == ModelConfig(**{**lecture_config.__dict__, **formulation})
     # One plain gradient step from identical weights: equal gradients give equal weights.
     # (Not Adam: without dropout, padded windows tie exactly; the fused max gives a tie's
     # gradient to one window, the lecture's splits it. The sums agree, but TensorFlow's Adam
     # squares each slice of the embedding's sparse gradient before summing them.)
-    for model in (lecture, fast):
-        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy")
+    training.compile(
+        optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.BinaryCrossentropy(from_logits=True)
+    )
+    lecture.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy")
+    for model in (training, lecture):
         model.train_on_batch(data.x_train, data.y_train)
-    for after_fast, after_lecture in zip(fast.get_weights(), lecture.get_weights(), strict=True):
-        np.testing.assert_allclose(after_fast, after_lecture, atol=1e-5)
+    for after_training, after_lecture in zip(
+        training.get_weights(), lecture.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(after_training, after_lecture, atol=1e-5)
 
 
-@pytest.mark.parametrize("formulation", FORMULATIONS)
-def test_fast_formulations_round_trip_through_get_config(tiny_model_config, formulation):
-    config = ModelConfig(**{**tiny_model_config.__dict__, **formulation})
-    clone = keras.Model.from_config(build_model(config).get_config())
-    compile_model(clone, learning_rate=config.learning_rate)  # model_config_of reads Adam's
-    assert model_config_of(clone) == config
+def test_portable_model_has_stock_layers_and_the_same_probabilities(tiny_model_config):
+    training = build_model(tiny_model_config)
+    portable = portable_model(training)
+    classes = {type(layer).__module__.split(".")[0] for layer in portable.layers}
+    assert classes == {"keras"}, "the portable network must need nothing but Keras"
+    assert portable.get_layer("probability").activation.__name__ == "sigmoid"
+    data = make_synthetic(num_words=60, maxlen=24, samples=16)
+    logits = training.predict(data.x_test, verbose=0)
+    np.testing.assert_allclose(
+        portable.predict(data.x_test, verbose=0), 1 / (1 + np.exp(-logits)), atol=1e-6
+    )
+    assert model_config_of(portable) == model_config_of(training) == tiny_model_config
+    # Portable in, portable out: the same weights again.
+    for again, original in zip(
+        portable_model(portable).get_weights(), portable.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(again, original)
 
 
-def test_fused_pooling_refuses_batch_normalization():
-    with pytest.raises(ValueError, match="fuse_pooling cannot be combined"):
-        ModelConfig(fuse_pooling=True, batch_normalization=True)
+def test_fused_pooling_is_derived_from_batch_normalization():
+    assert ModelConfig().fuse_pooling
+    assert not ModelConfig(batch_normalization=True).fuse_pooling
+    model = build_model(ModelConfig(**{**ModelConfig().__dict__, "batch_normalization": True}))
+    assert "max_pooling" in {layer.name for layer in model.layers}

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+import seqnet
 from seqnet.config import ModelConfig, TrainConfig
 from seqnet.data import make_synthetic
 from seqnet.predict import Classifier
@@ -41,6 +42,8 @@ def test_run_folder_has_every_output(trained_run):
     assert [epoch["epoch"] for epoch in written["history"]] == [1, 2, 3, 4]
     assert all(epoch["seconds"] >= epoch["train_seconds"] > 0 for epoch in written["history"])
     assert written["backend"] == keras.backend.backend()
+    assert set(written["versions"]) == {"seqnet", "keras", keras.backend.backend()}
+    assert written["versions"]["seqnet"] == seqnet.__version__
     assert TrainConfig.from_dict(written["config"]).model == TINY
 
 
@@ -113,3 +116,22 @@ def test_config_is_frozen_and_validated():
     with pytest.raises(ValueError, match="batch_size must be a positive"):
         TrainConfig(batch_size=0)
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_configs_written_by_seqnet_0_1_still_load():
+    old = {
+        "data": "synthetic",
+        "epochs": 2,
+        "batch_size": 32,
+        "seed": 0,
+        "synthetic_samples": 2000,
+        "learning_rate_schedule": "constant",
+        "model": {
+            **ModelConfig().__dict__,
+            "learning_rate": 0.001,
+            "fuse_pooling": True,
+            "matmul_convolution": False,
+        },
+        "distribute": "none",
+    }
+    assert TrainConfig.from_dict(old) == TrainConfig.from_recipe("lecture")

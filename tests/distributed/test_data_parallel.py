@@ -24,15 +24,9 @@ import numpy as np
 import pytest
 
 from seqnet.config import TrainConfig
-from seqnet.distributed import (
-    ReplicaLayout,
-    check_strategy,
-    free_local_port,
-    open_replicas,
-    tensorflow_cluster,
-    torch_launch_options,
-    torch_process,
-)
+from seqnet.parallel import ReplicaLayout, free_local_port, open_replicas, torch_launch_options
+from seqnet.parallel.tensorflow_engine import tensorflow_cluster
+from seqnet.parallel.torch_engine import torch_process
 
 pytestmark = pytest.mark.distributed
 
@@ -325,9 +319,8 @@ def test_an_epoch_keeps_a_multiple_of_the_replicas():
 
 
 def test_unknown_strategy_names_the_choices():
-    assert check_strategy("data-parallel") == "data-parallel"
     with pytest.raises(ValueError, match="none, data-parallel"):
-        check_strategy("model-parallel")
+        ReplicaLayout(strategy="model-parallel")
     with pytest.raises(ValueError, match="distribute must be one of"):
         TrainConfig(distribute="mirrored")
     with pytest.raises(ValueError, match="none, data-parallel"), open_replicas("pipeline"):

@@ -38,8 +38,8 @@ def main(argv: list[str]) -> int:
 
     from seqnet.config import TrainConfig
     from seqnet.data import make_synthetic
-    from seqnet.distributed import open_replicas, simulate_cpu_devices
     from seqnet.model import build_model
+    from seqnet.parallel import open_replicas, simulate_cpu_devices
 
     if keras.backend.backend() == "tensorflow" and args.devices > 1:
         simulate_cpu_devices(args.devices)

@@ -1,15 +1,12 @@
-"""The only framework-specific module: native baselines, device facts and tuning, per backend.
+"""Native baselines: the lecture's network hand-written in plain PyTorch, plain JAX with optax,
+and plain TensorFlow (no Keras), so the benchmarks show what the Keras layer costs or gains.
 
-The lecture's network is hand-written here in plain PyTorch, plain JAX with optax, and plain
-TensorFlow (no Keras), so benchmarks can show what the Keras layer costs or gains. Every
-framework is imported inside the function that needs it: importing this module imports none.
+Every framework is imported inside the function that needs it: importing this module imports none.
 """
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +16,14 @@ TrainRound = Callable[[], None]  # one pass over the pre-batched benchmark data
 
 
 def native_training_round(
-    backend: str, config: ModelConfig, x: np.ndarray, y: np.ndarray, batch_size: int, device: str
+    backend: str,
+    config: ModelConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    device: str,
+    *,
+    learning_rate: float,
 ) -> TrainRound:
     """A function that trains a native copy of the network once over ``x``/``y`` on ``device``.
 
@@ -31,7 +35,7 @@ def native_training_round(
         raise ValueError(
             f"No native baseline for backend {backend!r}; use one of {sorted(builders)}."
         )
-    return builders[backend](config, x, y, batch_size, device)
+    return builders[backend](config, x, y, batch_size, device, learning_rate)
 
 
 def _batches(x: np.ndarray, y: np.ndarray, batch_size: int):
@@ -45,7 +49,7 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int):
 # --- PyTorch ---------------------------------------------------------------------------------
 
 
-def _torch_round(config, x, y, batch_size, device) -> TrainRound:
+def _torch_round(config, x, y, batch_size, device, learning_rate) -> TrainRound:
     import torch
     from torch import nn
 
@@ -68,7 +72,7 @@ def _torch_round(config, x, y, batch_size, device) -> TrainRound:
             return self.output(hidden)[:, 0]  # logits, (batch,)
 
     model = ImdbCnn().to(torch_device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     loss_function = nn.BCEWithLogitsLoss()
     batches = [
         (
@@ -92,7 +96,7 @@ def _torch_round(config, x, y, batch_size, device) -> TrainRound:
 # --- JAX + optax -----------------------------------------------------------------------------
 
 
-def _jax_round(config, x, y, batch_size, device) -> TrainRound:
+def _jax_round(config, x, y, batch_size, device, learning_rate) -> TrainRound:
     import jax
     import jax.numpy as jnp
     import optax
@@ -118,7 +122,7 @@ def _jax_round(config, x, y, batch_size, device) -> TrainRound:
         "output_bias": jnp.zeros(1),
     }
     params = jax.device_put(params, target)
-    optimizer = optax.adam(config.learning_rate)
+    optimizer = optax.adam(learning_rate)
     state = jax.device_put(optimizer.init(params), target)
     rate = config.dropout_rate
 
@@ -163,7 +167,7 @@ def _jax_round(config, x, y, batch_size, device) -> TrainRound:
 # --- TensorFlow ------------------------------------------------------------------------------
 
 
-def _tensorflow_round(config, x, y, batch_size, device) -> TrainRound:
+def _tensorflow_round(config, x, y, batch_size, device, learning_rate) -> TrainRound:
     import tensorflow as tf
 
     tf_device = "/GPU:" + device.split(":")[1] if device.startswith("gpu") else "/CPU:0"
@@ -187,7 +191,7 @@ def _tensorflow_round(config, x, y, batch_size, device) -> TrainRound:
             (tf.constant(bx), tf.constant(by.astype(np.float32)))
             for bx, by in _batches(x, y, batch_size)
         ]
-    rate, learning_rate = config.dropout_rate, config.learning_rate
+    rate = config.dropout_rate
 
     def logits(token_ids):
         embedding, kernel, conv_bias, hidden, hidden_bias, output, output_bias = variables
@@ -330,84 +334,3 @@ def _tensorflow_convolution(config, batch_size, steps, device) -> TrainRound:
 
     convolution_round()  # trace, untimed
     return convolution_round
-
-
-# --- per-backend tuning ----------------------------------------------------------------------
-
-# The max-pooling backward that trains fastest, measured on CPU (2 cores) for (32, 398, 250):
-# forward and backward of a gather at the argmax vs ops.max's own. torch: 5.2 vs 8.1 ms, and
-# JAX +4 % per training step; TensorFlow: 9.2 vs 5.5 ms, as Keras' argmax there adds a
-# flush-to-zero pass over the whole tensor.
-_GATHER_POOLING_GRADIENT = {"torch": True, "jax": True, "tensorflow": False}
-
-
-def gathers_pooling_gradient(backend: str) -> bool:
-    """Whether training on ``backend`` should take the max as a gather at its argmax."""
-    return _GATHER_POOLING_GRADIENT.get(backend, False)
-
-
-# --- device facts ----------------------------------------------------------------------------
-
-
-def device_name(backend: str, device: str) -> str:
-    """A human name for a Keras device string such as ``"cpu:0"`` or ``"gpu:0"``."""
-    if device.startswith("cpu"):
-        return _cpu_name()
-    index = int(device.split(":")[1])
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.get_device_name(index)
-    if backend == "jax":
-        import jax
-
-        return jax.devices("gpu")[index].device_kind
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.config.experimental.get_device_details(gpus[index]).get("device_name", device)
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def device_peak_memory_bytes(backend: str, device: str) -> int | None:
-    """Peak memory the backend allocated on an accelerator, or None where it does not say."""
-    if device.startswith("cpu"):
-        return None
-    index = int(device.split(":")[1])
-    if backend == "torch":
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(index))
-    if backend == "jax":
-        import jax
-
-        stats = jax.devices("gpu")[index].memory_stats() or {}
-        return stats.get("peak_bytes_in_use")
-    import tensorflow as tf
-
-    return int(tf.config.experimental.get_memory_info(f"GPU:{index}")["peak"])
-
-
-def visible_devices(backend: str) -> list[str]:
-    """Keras device strings to benchmark: the CPU, then each accelerator the backend sees."""
-    if backend == "torch":
-        import torch
-
-        accelerators = torch.cuda.device_count()
-    elif backend == "jax":
-        import jax
-
-        accelerators = len([d for d in jax.devices() if d.platform == "gpu"])
-    else:
-        import tensorflow as tf
-
-        accelerators = len(tf.config.list_logical_devices("GPU"))
-    return ["cpu:0", *(f"gpu:{index}" for index in range(accelerators))]

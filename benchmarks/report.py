@@ -1,7 +1,7 @@
 """Merge per-backend benchmark results into one report: JSON, a Markdown table and a bar chart.
 
 Imports neither keras nor any backend, so the merge runs in an environment without one.
-Run as ``python -m seqnet.report RESULTS_FOLDER [--compare OLD_REPORT]``.
+Run as ``python -m benchmarks.report RESULTS_FOLDER [--compare OLD_REPORT]``.
 """
 
 from __future__ import annotations
