@@ -176,21 +176,32 @@ class Classifier:
 
     @overload
     def predict(
-        self, texts: str, *, threshold: float = ..., batch_size: int = ...
+        self,
+        texts: str,
+        *,
+        threshold: float = ...,
+        batch_size: int = ...,
+        progress: Callable[[int], None] | None = ...,
     ) -> Prediction: ...
 
     @overload
     def predict(
-        self, texts: Sequence[str], *, threshold: float = ..., batch_size: int = ...
+        self,
+        texts: Sequence[str],
+        *,
+        threshold: float = ...,
+        batch_size: int = ...,
+        progress: Callable[[int], None] | None = ...,
     ) -> list[Prediction]: ...
 
-    def predict(self, texts, *, threshold=DEFAULT_THRESHOLD, batch_size=256):
+    def predict(self, texts, *, threshold=DEFAULT_THRESHOLD, batch_size=256, progress=None):
         """Classify one raw review or several.
 
         Args:
             texts: One review, or a sequence of them; HTML such as ``<br />`` is cleaned away.
             threshold: The probability from which a review is labelled positive.
             batch_size: Reviews per forward pass.
+            progress: Called after each batch with the number of reviews it held.
 
         Returns:
             A [`Prediction`][seqnet.predict.Prediction] for one string, else a list of
@@ -203,7 +214,7 @@ class Classifier:
         threshold = check_threshold(threshold)  # before the model runs, not after
         if isinstance(texts, str):
             return self.predict([texts], threshold=threshold, batch_size=batch_size)[0]
-        probabilities = self.predict_probabilities(texts, batch_size=batch_size)
+        probabilities = self.predict_probabilities(texts, batch_size=batch_size, progress=progress)
         return [
             Prediction(text, float(probability), threshold)
             for text, probability in zip(texts, probabilities, strict=True)
