@@ -140,6 +140,12 @@ def _add_predict(commands) -> None:
         "that it is positive; they are printed, or written beside the input's columns to "
         "--output.",
     )
+    _add_predict_input(predict)
+    _add_predict_output(predict)
+    _add_workdir(predict, "read")
+
+
+def _add_predict_input(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="review text(s) to classify")
     predict.add_argument(
         "--file",
@@ -158,6 +164,12 @@ def _add_predict(commands) -> None:
         metavar="NAME",
         help="the CSV column or JSON key holding the review (default: text)",
     )
+    predict.add_argument(
+        "--batch-size", type=int, default=256, help="reviews per forward pass (default: 256)"
+    )
+
+
+def _add_predict_output(predict: argparse.ArgumentParser) -> None:
     output = predict.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object per review")
     output.add_argument(
@@ -174,9 +186,6 @@ def _add_predict(commands) -> None:
         help="write --output in this format, whatever its extension (default: by extension)",
     )
     predict.add_argument(
-        "--batch-size", type=int, default=256, help="reviews per forward pass (default: 256)"
-    )
-    predict.add_argument(
         "--threshold",
         type=float,
         default=0.5,
@@ -186,10 +195,9 @@ def _add_predict(commands) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show a progress bar on standard error (default: only for inputs of several "
+        help="show a progress bar on standard error (default: only for inputs of 4 or more "
         "batches when standard error is a terminal)",
     )
-    _add_workdir(predict, "read")
 
 
 def _add_bench(commands) -> None:
