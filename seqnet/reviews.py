@@ -29,6 +29,8 @@ _EXTENSION_FORMATS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
+# Not .json: a file of JSON Lines is not one JSON document, and should not be named as one.
+_OUTPUT_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _JSON_TYPES = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
 _SNIFF_BYTES = 8192  # enough to catch a model, an archive or an image passed by mistake
 
@@ -102,8 +104,8 @@ def output_format(path: str | Path, override: str | None = None) -> str:
     """
     if override is not None:
         return _known(override, OUTPUT_FORMATS)
-    found = _EXTENSION_FORMATS.get(Path(path).suffix.lower())
-    if found not in OUTPUT_FORMATS:
+    found = _OUTPUT_EXTENSIONS.get(Path(path).suffix.lower())
+    if found is None:
         raise ValueError(
             f"cannot tell which format to write {path} in; name it .csv or .jsonl, "
             "or pass --output-format csv or jsonl."

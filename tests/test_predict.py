@@ -228,8 +228,9 @@ def test_output_format_comes_from_the_extension_or_the_option(tmp_path):
     assert reviews.output_format(tmp_path / "out.CSV") == "csv"
     assert reviews.output_format(tmp_path / "out.jsonl") == "jsonl"
     assert reviews.output_format(tmp_path / "out.txt", "jsonl") == "jsonl"
-    with pytest.raises(ValueError, match="--output-format"):
-        reviews.output_format(tmp_path / "out.txt")
+    for unclear in ("out.txt", "out.json", "out"):
+        with pytest.raises(ValueError, match="--output-format"):
+            reviews.output_format(tmp_path / unclear)
 
 
 # seqnet predict on files
