@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from seqnet import __version__
-from seqnet.config import INFERENCE_BATCH_SIZE
+from seqnet.config import DECISION_THRESHOLD, INFERENCE_BATCH_SIZE, check_threshold
 
 DEFAULT_WORKDIR = "runs/imdb-cnn"
 DATA_HELP = (
@@ -67,6 +67,14 @@ def non_negative_float(text: str) -> float:
     if not 0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def threshold(text: str) -> float:
+    """argparse type: a probability strictly between 0 and 1."""
+    try:
+        return check_threshold(_number(text, float, "a number"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _number(text: str, convert, description: str):
@@ -178,15 +186,74 @@ def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict",
         help="classify review texts",
-        description="Print the probability that each review is positive, and its label. Texts "
-        "come from the arguments, from --file (one review per line), or from standard input.",
+        description="Classify reviews as positive or negative. Reviews come from the arguments, "
+        "from --file (plain text with one review per line, CSV or JSON Lines), or from standard "
+        "input. Each gets a label, a score (the confidence in that label) and the probability "
+        "that it is positive; they are printed, or written beside the input's columns to "
+        "--output.",
     )
+    _add_predict_input(predict)
+    _add_predict_output(predict)
+    _add_workdir(predict, "read")
+
+
+def _add_predict_input(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="review text(s) to classify")
     predict.add_argument(
-        "--file", type=Path, help="read one review per line from this file ('-' for stdin)"
+        "--file",
+        type=Path,
+        help="read reviews from this file, '-' for standard input: .txt one per line, .csv "
+        "with a header row, .jsonl/.json one object per line (other extensions: text)",
     )
-    predict.add_argument("--json", action="store_true", help="print one JSON object per review")
-    _add_workdir(predict, "read")
+    predict.add_argument(
+        "--format",
+        choices=("text", "csv", "jsonl"),
+        help="read --file in this format, whatever its extension (default: by extension)",
+    )
+    predict.add_argument(
+        "--text-column",
+        default="text",
+        metavar="NAME",
+        help="the CSV column or JSON key holding the review (default: text)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=INFERENCE_BATCH_SIZE,
+        help=f"reviews per forward pass (default: {INFERENCE_BATCH_SIZE})",
+    )
+
+
+def _add_predict_output(predict: argparse.ArgumentParser) -> None:
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object per review")
+    output.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="write every input column plus label, score and probability to this .csv or "
+        ".jsonl file, in input order, instead of printing; the file appears complete or not "
+        "at all, and may not be --file itself",
+    )
+    predict.add_argument(
+        "--output-format",
+        choices=("csv", "jsonl"),
+        help="write --output in this format, whatever its extension (default: by extension)",
+    )
+    predict.add_argument(
+        "--threshold",
+        type=threshold,
+        default=DECISION_THRESHOLD,
+        help="probability from which a review is labelled positive, between 0 and 1 "
+        f"(default: {DECISION_THRESHOLD})",
+    )
+    predict.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on standard error (default: only for inputs of 4 or more "
+        "batches when standard error is a terminal)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,12 +321,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from seqnet import reviews
     from seqnet.predict import Classifier
 
-    texts = _read_texts(args)
-    if not texts:
-        raise ValueError("no review text given: pass TEXT arguments, --file, or pipe text in.")
-    for prediction in Classifier.load(args.workdir).predict(texts):
+    table = _read_reviews(args)
+    if args.output is not None:
+        output_format = reviews.output_format(args.output, args.output_format)
+        reviews.check_output(args.output, table, args.file)
+    classifier = Classifier.load(args.workdir)
+    predictions = _classify(classifier, table.texts, args.threshold, args.batch_size, args.progress)
+    if args.output is not None:
+        reviews.write_predictions(args.output, table, predictions, output_format)
+        print(f"Wrote {len(predictions)} predictions to {args.output}.")
+        return 0
+    for prediction in predictions:
         if args.json:
             print(json.dumps(prediction.to_json(), ensure_ascii=False))
         else:
@@ -269,24 +344,41 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_texts(args: argparse.Namespace) -> list[str]:
-    texts = list(args.texts)
+def _read_reviews(args: argparse.Namespace):
+    """The reviews to classify, from --file, the TEXT arguments, or piped standard input."""
+    from seqnet import reviews
+
     if args.file is not None:
-        stream = sys.stdin if str(args.file) == "-" else None
-        lines = stream.read() if stream else _read_text_file(args.file)
-        texts += [line for line in lines.splitlines() if line.strip()]
-    elif not texts and not sys.stdin.isatty():
-        texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
-    return texts
+        if args.texts:
+            raise ValueError("give review TEXT arguments or --file, not both.")
+        return reviews.read_reviews(args.file, format=args.format, text_column=args.text_column)
+    if args.texts:
+        return reviews.table_from_texts(args.texts)
+    if not sys.stdin.isatty():
+        return reviews.read_reviews(reviews.STDIN, format=args.format, text_column=args.text_column)
+    raise ValueError("no review text given: pass TEXT arguments, --file, or pipe text in.")
 
 
-def _read_text_file(path: Path) -> str:
-    if not path.is_file():
-        raise FileNotFoundError(f"No text file at {path}.")
-    return path.read_text(encoding="utf-8", errors="replace")
+def _classify(classifier, texts: list[str], threshold: float, batch_size: int, progress):
+    """Predictions for ``texts``, with a progress bar on stderr when it helps or is asked for."""
+    from seqnet.progress import ProgressBar, wants_progress
+
+    batches = -(-len(texts) // batch_size)  # ceiling division
+    bar = ProgressBar(len(texts)) if wants_progress(progress, batches) else None
+    try:
+        return classifier.predict(
+            texts,
+            threshold=threshold,
+            batch_size=batch_size,
+            progress=bar.update if bar else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _shorten(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())  # a CSV review may span lines; print it on one
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -9,6 +9,7 @@ never mutated; derive a variant with ``dataclasses.replace``.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ LEARNING_RATE_SCHEDULES = ("constant", "cosine", "warmup-cosine")
 # Reviews per forward pass when scoring (evaluate, predict, serve): large enough to keep the
 # device busy, small enough for a (256, 398, 250) float32 activation of ~100 MB.
 INFERENCE_BATCH_SIZE = 256
+# The probability from which a review is labelled positive, unless a caller asks otherwise.
+DECISION_THRESHOLD = 0.5
 # "none": one device; "data-parallel": each global batch split over all devices (seqnet.parallel)
 DISTRIBUTE_STRATEGIES = ("none", "data-parallel")
 
@@ -41,6 +44,30 @@ def require_choice(owner: str, name: str, value: str, choices: Collection[str]) 
     if value not in choices:
         raise ValueError(f"{owner}.{name} must be one of {', '.join(choices)}; got {value!r}.")
     return value
+
+
+def check_threshold(threshold: float) -> float:
+    """Return ``threshold`` as a float, or raise if it cannot split probabilities into labels.
+
+    Args:
+        threshold: The probability from which a review counts as positive.
+
+    Returns:
+        ``threshold`` as a float.
+
+    Raises:
+        ValueError: If ``threshold`` is not a number strictly between 0 and 1.
+    """
+    # 0 or 1 would give every review the same label, which is never what a caller meant.
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ValueError(f"threshold must be a number between 0 and 1, got {threshold!r}.")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(
+            f"threshold must lie strictly between 0 and 1, got {threshold}; "
+            f"{DECISION_THRESHOLD} labels a review positive when the model says it is more "
+            "likely positive than not."
+        )
+    return float(threshold)
 
 
 @dataclass(frozen=True)

@@ -2,34 +2,109 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import numbers
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import keras
 import numpy as np
 
+from seqnet.config import DECISION_THRESHOLD, INFERENCE_BATCH_SIZE, check_threshold
 from seqnet.data import check_token_ids
 from seqnet.model import input_limits
 from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model
 from seqnet.text import Vocabulary
 
 
+def check_batch_size(batch_size: int) -> int:
+    """Return ``batch_size`` as an int, or raise if it is not a positive integer.
+
+    Args:
+        batch_size: Reviews per forward pass.
+
+    Returns:
+        ``batch_size`` as an int.
+
+    Raises:
+        ValueError: If ``batch_size`` is not an integer of at least 1.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    return int(batch_size)
+
+
+def label_and_score(probability: float, threshold: float = DECISION_THRESHOLD) -> tuple[str, float]:
+    """The label a probability implies, and the confidence in that label.
+
+    This is the one mapping from the model's output to ``label`` and ``score``, shared by
+    [`Prediction`][seqnet.predict.Prediction], ``seqnet predict`` and the serving code.
+
+    Args:
+        probability: The model's probability that the review is positive, in ``[0, 1]``.
+        threshold: The probability from which a review is labelled positive, in ``(0, 1)``.
+
+    Returns:
+        ``("positive", probability)`` if ``probability >= threshold``, else
+        ``("negative", 1 - probability)``.
+
+    Raises:
+        ValueError: If ``probability`` is not in ``[0, 1]`` or ``threshold`` not in ``(0, 1)``.
+
+    Examples:
+        >>> label_and_score(0.8)
+        ('positive', 0.8)
+        >>> label_and_score(0.25)
+        ('negative', 0.75)
+    """
+    threshold = check_threshold(threshold)
+    probability = float(probability)
+    if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
+        raise ValueError(f"probability must lie in [0, 1], got {probability}.")
+    if probability >= threshold:
+        return "positive", probability
+    return "negative", 1.0 - probability
+
+
 @dataclass(frozen=True)
 class Prediction:
-    """One review's probability of being positive, and the label it implies."""
+    """One review's probability of being positive, and the label and score it implies.
+
+    Args:
+        text: The review as given.
+        probability: The model's probability that the review is positive.
+        threshold: The probability from which the review is labelled positive.
+    """
 
     text: str
     probability: float
+    threshold: float = DECISION_THRESHOLD
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
 
     @property
     def label(self) -> str:
-        """``"positive"`` if the probability is at least 0.5, else ``"negative"``."""
-        return "positive" if self.probability >= 0.5 else "negative"
+        """``"positive"`` if the probability is at least the threshold, else ``"negative"``."""
+        return label_and_score(self.probability, self.threshold)[0]
+
+    @property
+    def score(self) -> float:
+        """Confidence in the label: the probability of it, so at least ``1 - threshold``."""
+        return label_and_score(self.probability, self.threshold)[1]
 
     def to_json(self) -> dict:
-        """Text, probability and label, as ``seqnet predict --json`` prints them."""
-        return {"text": self.text, "probability": self.probability, "label": self.label}
+        """Text, label, score and probability, as ``seqnet predict --json`` prints them."""
+        return {
+            "text": self.text,
+            "label": self.label,
+            "score": self.score,
+            "probability": self.probability,
+        }
 
 
 class Classifier:
@@ -41,8 +116,10 @@ class Classifier:
 
     Examples:
         >>> classifier = Classifier.load("runs/imdb-cnn")  # doctest: +SKIP
-        >>> classifier.predict(["A wonderful, moving film."])[0].label  # doctest: +SKIP
+        >>> classifier.predict("A wonderful, moving film.").label  # doctest: +SKIP
         'positive'
+        >>> [p.label for p in classifier.predict(["Superb.", "Dull."])]  # doctest: +SKIP
+        ['positive', 'negative']
     """
 
     def __init__(self, model: keras.Model, vocabulary: Vocabulary) -> None:
@@ -72,38 +149,91 @@ class Classifier:
         workdir = Path(workdir)
         return cls(load_model(workdir / MODEL_FILE), Vocabulary.load(workdir / VOCABULARY_FILE))
 
-    def predict(self, texts: Sequence[str], *, batch_size: int = 256) -> list[Prediction]:
-        """Classify raw reviews.
+    @overload
+    def predict(
+        self,
+        texts: str,
+        *,
+        threshold: float = ...,
+        batch_size: int = ...,
+        progress: Callable[[int], None] | None = ...,
+    ) -> Prediction: ...
+
+    @overload
+    def predict(
+        self,
+        texts: Sequence[str],
+        *,
+        threshold: float = ...,
+        batch_size: int = ...,
+        progress: Callable[[int], None] | None = ...,
+    ) -> list[Prediction]: ...
+
+    def predict(
+        self, texts, *, threshold=DECISION_THRESHOLD, batch_size=INFERENCE_BATCH_SIZE, progress=None
+    ):
+        """Classify one raw review or several.
 
         Args:
-            texts: Raw review texts; HTML such as ``<br />`` is cleaned away.
+            texts: One review, or a sequence of them; HTML such as ``<br />`` is cleaned away.
+            threshold: The probability from which a review is labelled positive.
             batch_size: Reviews per forward pass.
+            progress: Called after each batch with the number of reviews it held.
 
         Returns:
-            One [`Prediction`][seqnet.predict.Prediction] per text, in order.
-        """
-        probabilities = self.predict_probabilities(texts, batch_size=batch_size)
-        return [Prediction(t, float(p)) for t, p in zip(texts, probabilities, strict=True)]
+            A [`Prediction`][seqnet.predict.Prediction] for one string, else a list of
+            them, one per text, in order.
 
-    def predict_probabilities(self, texts: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
+        Raises:
+            ValueError: If ``texts`` holds something else than strings, ``threshold`` is not
+                in ``(0, 1)`` or ``batch_size`` is not a positive integer.
+        """
+        threshold = check_threshold(threshold)  # before the model runs, not after
+        if isinstance(texts, str):
+            return self.predict([texts], threshold=threshold, batch_size=batch_size)[0]
+        probabilities = self.predict_probabilities(texts, batch_size=batch_size, progress=progress)
+        return [
+            Prediction(text, float(probability), threshold)
+            for text, probability in zip(texts, probabilities, strict=True)
+        ]
+
+    def predict_probabilities(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = INFERENCE_BATCH_SIZE,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         """Probability that each review is positive.
+
+        Texts are encoded one batch at a time, so a large file never holds all its token ids
+        in memory at once.
 
         Args:
             texts: Raw review texts.
             batch_size: Reviews per forward pass.
+            progress: Called after each batch with the number of reviews it held.
 
         Returns:
             float64 array of shape ``(len(texts),)``.
 
         Raises:
-            ValueError: If ``texts`` is a single string or holds something else than strings.
+            ValueError: If ``texts`` is a single string or holds something else than strings,
+                or ``batch_size`` is not a positive integer.
         """
         if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
             raise ValueError("texts must be a sequence of strings, e.g. ['a great film'].")
-        token_ids = self.vocabulary.encode_batch(list(texts), self.sequence_length)
-        return self.predict_token_ids(token_ids, batch_size=batch_size)
+        check_batch_size(batch_size)
+        chunks = [np.zeros(0)]  # so that no texts give an empty array
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            token_ids = self.vocabulary.encode_batch(batch, self.sequence_length)
+            chunks.append(self.predict_token_ids(token_ids, batch_size=batch_size))
+            if progress is not None:
+                progress(len(batch))
+        return np.concatenate(chunks)
 
-    def predict_token_ids(self, token_ids, *, batch_size: int = 256) -> np.ndarray:
+    def predict_token_ids(self, token_ids, *, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
         """Probabilities for already encoded, padded token ids.
 
         Args:
@@ -116,8 +246,10 @@ class Classifier:
 
         Raises:
             ValueError: If the ids do not fit the model (see
-                [`check_token_ids`][seqnet.data.check_token_ids]).
+                [`check_token_ids`][seqnet.data.check_token_ids]), or ``batch_size`` is not a
+                positive integer.
         """
+        check_batch_size(batch_size)
         x = check_token_ids(token_ids, self.vocabulary_size, self.sequence_length)
         chunks = [
             self._forward(x[start : start + batch_size], batch_size)

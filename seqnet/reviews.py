@@ -1,0 +1,458 @@
+"""Review tables in and out: plain text, CSV and JSON Lines files for ``seqnet predict``.
+
+A [`ReviewTable`][seqnet.reviews.ReviewTable] keeps every column of the file it came from, so
+predictions can be written beside them, row for row, in the input's order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqnet.files import write_atomically
+
+INPUT_FORMATS = ("text", "csv", "jsonl")
+OUTPUT_FORMATS = ("csv", "jsonl")
+PREDICTION_COLUMNS = ("label", "score", "probability")
+DEFAULT_TEXT_COLUMN = "text"
+STDIN = "-"
+_EXTENSION_FORMATS = {
+    ".txt": "text",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+# Not .json: a file of JSON Lines is not one JSON document, and should not be named as one.
+_OUTPUT_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_JSON_TYPES = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+_SNIFF_BYTES = 8192  # enough to catch a model, an archive or an image passed by mistake
+
+
+@dataclass(frozen=True)
+class ReviewTable:
+    """Rows of a review file, each a dict of its columns, one of which holds the review text.
+
+    Args:
+        columns: Column names in file order (for JSON Lines: keys in order of first use).
+        rows: One dict per review, in file order.
+        text_column: The column holding the review text.
+        source: Where the rows came from, for error messages.
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[dict, ...]
+    text_column: str = DEFAULT_TEXT_COLUMN
+    source: str = "<texts>"
+
+    @property
+    def texts(self) -> list[str]:
+        """The review texts, in row order."""
+        return [row[self.text_column] for row in self.rows]
+
+
+def table_from_texts(texts: Sequence[str], source: str = "<texts>") -> ReviewTable:
+    """A one-column table (``text``) of the given reviews.
+
+    Args:
+        texts: Review texts.
+        source: Where they came from, for error messages.
+
+    Returns:
+        A table with one row per text.
+    """
+    rows = tuple({DEFAULT_TEXT_COLUMN: text} for text in texts)
+    return ReviewTable((DEFAULT_TEXT_COLUMN,), rows, DEFAULT_TEXT_COLUMN, source)
+
+
+def input_format(path: str | Path, override: str | None = None) -> str:
+    """The format to read ``path`` in: ``override`` if given, else by extension.
+
+    Args:
+        path: The input file, or ``-`` for standard input.
+        override: One of ``text``, ``csv``, ``jsonl``, or None.
+
+    Returns:
+        ``override``, or the extension's format; ``text`` for stdin and other extensions.
+
+    Raises:
+        ValueError: If ``override`` is not a known format.
+    """
+    if override is not None:
+        return _known(override, INPUT_FORMATS)
+    return _EXTENSION_FORMATS.get(Path(path).suffix.lower(), "text")
+
+
+def output_format(path: str | Path, override: str | None = None) -> str:
+    """The format to write ``path`` in: ``override`` if given, else by extension.
+
+    Args:
+        path: The output file.
+        override: ``csv``, ``jsonl`` or None.
+
+    Returns:
+        ``csv`` or ``jsonl``.
+
+    Raises:
+        ValueError: If ``override`` is unknown or the extension tells no format.
+    """
+    if override is not None:
+        return _known(override, OUTPUT_FORMATS)
+    found = _OUTPUT_EXTENSIONS.get(Path(path).suffix.lower())
+    if found is None:
+        raise ValueError(
+            f"cannot tell which format to write {path} in; name it .csv or .jsonl, "
+            "or pass --output-format csv or jsonl."
+        )
+    return found
+
+
+def _known(format: str, formats: tuple[str, ...]) -> str:
+    """``format`` if it is one of ``formats``, else a ValueError listing them."""
+    if format not in formats:
+        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(formats)}.")
+    return format
+
+
+def read_reviews(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    text_column: str = DEFAULT_TEXT_COLUMN,
+    stdin: io.IOBase | None = None,
+) -> ReviewTable:
+    """Read a review file: plain text (one review per line), CSV or JSON Lines.
+
+    Args:
+        path: The file, or ``-`` for standard input.
+        format: ``text``, ``csv`` or ``jsonl``; None chooses by extension (stdin: ``text``).
+        text_column: The CSV column or JSON key holding the review text.
+        stdin: The stream ``-`` reads (default ``sys.stdin``).
+
+    Returns:
+        The file's rows, in order.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is not UTF-8 text, is empty, or is not valid in its format.
+    """
+    source = "standard input" if str(path) == STDIN else str(path)
+    data = _read_stdin(stdin) if str(path) == STDIN else _read_file(Path(path))
+    content = decode_text(data, source)
+    chosen = input_format(path, format)
+    if chosen == "text":
+        return parse_text(content, source)
+    parse = parse_csv if chosen == "csv" else parse_jsonl
+    return parse(content, source, text_column)
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of ``path``, with a one-line error for a missing or unreadable file."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; pass a review file (.txt, .csv or .jsonl).")
+    if not path.is_file():
+        raise FileNotFoundError(f"No review file at {path}.")
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}.") from None
+
+
+def _read_stdin(stdin: io.IOBase | None) -> bytes:
+    """Standard input as bytes, so it is checked for binary data like a file."""
+    stream = stdin if stdin is not None else sys.stdin
+    binary = getattr(stream, "buffer", None)  # a replaced sys.stdin may be text only
+    return binary.read() if binary is not None else stream.read().encode("utf-8")
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """Decode UTF-8 text, refusing binary files passed by mistake.
+
+    Args:
+        data: The file's bytes.
+        source: The file's name, for error messages.
+
+    Returns:
+        The text, without a byte-order mark.
+
+    Raises:
+        ValueError: If ``data`` has a NUL byte near its start or is not valid UTF-8.
+    """
+    # Text never holds NUL bytes; a .keras zip, a tar archive or a PNG does within a few bytes.
+    nul = data.find(b"\0", 0, _SNIFF_BYTES)
+    if nul >= 0:
+        raise ValueError(
+            f"{source} is not a text file (it has a NUL byte at offset {nul}, as a model, "
+            "archive or image would); pass UTF-8 text, CSV or JSON Lines with one review per row."
+        )
+    try:
+        return data.decode("utf-8-sig")  # -sig: spreadsheets often start CSV with a BOM
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{source} is not UTF-8 text (invalid byte at offset {error.start}); "
+            "save it as UTF-8, or convert it, e.g. with iconv -t UTF-8."
+        ) from None
+
+
+def _split_lines(content: str) -> list[str]:
+    """Lines at \\n, \\r\\n or \\r only: str.splitlines also splits at form feeds and the like,
+    which can occur inside a review."""
+    return content.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def parse_text(content: str, source: str) -> ReviewTable:
+    """One review per non-blank line.
+
+    Args:
+        content: The file's text.
+        source: The file's name, for error messages.
+
+    Returns:
+        A one-column (``text``) table.
+
+    Raises:
+        ValueError: If there is no non-blank line.
+    """
+    texts = [line for line in _split_lines(content) if line.strip()]
+    if not texts:
+        raise ValueError(f"{source} is empty: it holds no review to classify.")
+    return table_from_texts(texts, source)
+
+
+def parse_csv(content: str, source: str, text_column: str = DEFAULT_TEXT_COLUMN) -> ReviewTable:
+    """A CSV file with a header row; quoted fields may hold commas, quotes and newlines.
+
+    Args:
+        content: The file's text.
+        source: The file's name, for error messages.
+        text_column: The column holding the review text.
+
+    Returns:
+        A table with the file's columns and rows.
+
+    Raises:
+        ValueError: If the file is empty, has no ``text_column``, repeats a column name,
+            has a row with another number of fields than the header, or is not valid CSV.
+    """
+    reader = csv.reader(io.StringIO(content, newline=""))
+    try:
+        header = next(reader, None)
+        if not header:
+            raise ValueError(f"{source} is empty: a CSV file needs a header row.")
+        _check_csv_header(header, source, text_column)
+        # csv gives [] for a blank line, e.g. the trailing ones many editors leave.
+        rows = tuple(
+            _csv_row(header, fields, source, reader.line_num) for fields in reader if fields
+        )
+    except csv.Error as error:
+        raise ValueError(f"{source}, line {reader.line_num}: not valid CSV ({error}).") from None
+    if not rows:
+        raise ValueError(f"{source} has a header but no rows: no review to classify.")
+    return ReviewTable(tuple(header), rows, text_column, source)
+
+
+def _check_csv_header(header: list[str], source: str, text_column: str) -> None:
+    """Refuse a header without the text column, or with a name twice (one would be lost)."""
+    if text_column not in header:
+        raise ValueError(
+            f"{source} has no column {text_column!r}; its columns are "
+            f"{', '.join(map(repr, header))}. Name the review column with --text-column."
+        )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{source} repeats the column(s) {', '.join(map(repr, repeated))}.")
+
+
+def _csv_row(header: list[str], fields: list[str], source: str, line: int) -> dict:
+    """One CSV row as a dict; a row of another width means a quote or comma went astray."""
+    if len(fields) != len(header):
+        raise ValueError(
+            f"{source}, line {line}: {len(fields)} fields, but the header has {len(header)}; "
+            "quote fields that contain commas."
+        )
+    return dict(zip(header, fields, strict=True))
+
+
+def parse_jsonl(content: str, source: str, text_column: str = DEFAULT_TEXT_COLUMN) -> ReviewTable:
+    """JSON Lines: one JSON object per line, its ``text_column`` key holding the review.
+
+    Args:
+        content: The file's text.
+        source: The file's name, for error messages.
+        text_column: The key holding the review text.
+
+    Returns:
+        A table whose columns are the objects' keys in order of first use.
+
+    Raises:
+        ValueError: If a line is not a JSON object, lacks ``text_column`` or its value is not
+            a string (naming the line), or if there is no line.
+    """
+    rows = []
+    for number, line in enumerate(_split_lines(content), start=1):
+        if line.strip():
+            rows.append(_jsonl_row(line, f"{source}, line {number}", text_column))
+    if not rows:
+        raise ValueError(f"{source} is empty: it holds no review to classify.")
+    columns = dict.fromkeys(key for row in rows for key in row)  # ordered, no repeats
+    return ReviewTable(tuple(columns), tuple(rows), text_column, source)
+
+
+def _jsonl_row(line: str, where: str, text_column: str) -> dict:
+    """One JSON Lines object, checked to hold a string review under ``text_column``."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{where}: not valid JSON ({error.msg}, column {error.colno}); JSON Lines needs "
+            f'one object per line, e.g. {{"{text_column}": "A great film."}}.'
+        ) from None
+    if not isinstance(row, dict):
+        raise ValueError(
+            f"{where}: expected a JSON object, got {_json_type(row)}; JSON Lines needs "
+            f'one object per line, e.g. {{"{text_column}": "A great film."}}.'
+        )
+    if text_column not in row:
+        raise ValueError(
+            f"{where} has no key {text_column!r} (its keys: {', '.join(map(repr, row)) or 'none'}"
+            "); name the review key with --text-column."
+        )
+    if not isinstance(row[text_column], str):
+        raise ValueError(
+            f"{where}: {text_column!r} holds {_json_type(row[text_column])}, not a string."
+        )
+    return row
+
+
+def _json_type(value) -> str:
+    """What JSON calls the type of a parsed value: 'a JSON number', 'null', ..."""
+    if value is None:
+        return "null"
+    return f"a JSON {_JSON_TYPES.get(type(value), type(value).__name__)}"
+
+
+def check_output(output: str | Path, table: ReviewTable, source: str | Path | None) -> None:
+    """Refuse an output that would overwrite the input or the input's own columns.
+
+    Args:
+        output: The file predictions go to.
+        table: The reviews being classified.
+        source: The input file, or None (or ``-``) for texts not from a file.
+
+    Raises:
+        ValueError: If ``output`` is the input file, or the input already has a ``label``,
+            ``score`` or ``probability`` column.
+    """
+    if source is not None and str(source) != STDIN and _same_file(Path(output), Path(source)):
+        raise ValueError(
+            f"--output {output} is the input file; write the predictions to another file, "
+            "so the reviews are never lost."
+        )
+    clashes = [name for name in PREDICTION_COLUMNS if name in table.columns]
+    if clashes:
+        raise ValueError(
+            f"{table.source} already has the column(s) {', '.join(map(repr, clashes))}, which "
+            "the predictions would overwrite; rename them in the input, e.g. to 'true_label'."
+        )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file, also through links; a missing one names no file."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return first.resolve() == second.resolve()
+
+
+def prediction_rows(table: ReviewTable, predictions: Sequence) -> list[dict]:
+    """Each input row with the ``label``, ``score`` and ``probability`` of its prediction.
+
+    Args:
+        table: The reviews.
+        predictions: One [`Prediction`][seqnet.predict.Prediction] per row, in order.
+
+    Returns:
+        New dicts: the row's columns, then the prediction's.
+    """
+    return [
+        {**row, "label": p.label, "score": p.score, "probability": p.probability}
+        for row, p in zip(table.rows, predictions, strict=True)
+    ]
+
+
+def format_csv(columns: Sequence[str], rows: Sequence[dict]) -> str:
+    """Rows as CSV with a header; a JSON value that is not a string is written as JSON.
+
+    Args:
+        columns: The header, in order.
+        rows: Dicts; a missing column is written empty.
+
+    Returns:
+        The CSV text.
+    """
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: _csv_cell(value) for name, value in row.items()})
+    return buffer.getvalue()
+
+
+def _csv_cell(value) -> str | float:
+    """A CSV cell: strings and numbers as they are, None empty, lists and objects as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return value
+    return json.dumps(value, ensure_ascii=False)  # true/false and nested values, as in JSON
+
+
+def format_jsonl(rows: Sequence[dict]) -> str:
+    """Rows as JSON Lines, one object per line, non-ASCII text kept readable.
+
+    Args:
+        rows: JSON-ready dicts.
+
+    Returns:
+        The JSON Lines text, ending with a newline.
+    """
+    return "".join(_json_line(row) + "\n" for row in rows)
+
+
+def _json_line(row: dict) -> str:
+    """One object on one line; U+2028 and U+2029 escaped, as str.splitlines breaks at them."""
+    line = json.dumps(row, ensure_ascii=False)
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def write_predictions(
+    path: str | Path, table: ReviewTable, predictions: Sequence, format: str
+) -> None:
+    """Write every input column plus ``label``, ``score`` and ``probability``, atomically.
+
+    The file appears complete or not at all: an interrupted run leaves no half-written file.
+
+    Args:
+        path: The output file.
+        table: The reviews, as read.
+        predictions: One prediction per row, in order.
+        format: ``csv`` or ``jsonl``.
+
+    Raises:
+        ValueError: If the file cannot be written.
+    """
+    rows = prediction_rows(table, predictions)
+    if format == "csv":
+        text = format_csv([*table.columns, *PREDICTION_COLUMNS], rows)
+    else:
+        text = format_jsonl(rows)
+    try:
+        write_atomically(Path(path), text.encode("utf-8"))
+    except OSError as error:
+        raise ValueError(f"cannot write {path}: {error.strerror or error}.") from None

@@ -1,0 +1,417 @@
+"""Predicting for real files: label and score, review tables in and out, and `seqnet predict`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import write_tiny_archive
+from hypothesis import given
+from hypothesis import strategies as st
+
+import seqnet
+from seqnet import reviews
+from seqnet.cli import main
+from seqnet.config import ModelConfig, TrainConfig
+from seqnet.predict import Classifier, Prediction, label_and_score
+from seqnet.train import train_and_evaluate
+
+TINY = ModelConfig(
+    vocabulary_size=60,
+    sequence_length=24,
+    embedding_dim=8,
+    filters=8,
+    kernel_size=3,
+    hidden_units=8,
+)
+CSV_REVIEWS = (
+    "id,text,stars\r\n"
+    '1,"A great film, I loved it.",5\r\n'
+    '2,"Boring and bad.\nA second line, still ""bad"".",1\r\n'
+    "3,great,4\r\n"
+    "\r\n"
+)
+CSV_TEXTS = ["A great film, I loved it.", 'Boring and bad.\nA second line, still "bad".', "great"]
+JSONL_REVIEWS = (
+    '{"id": 1, "text": "great film", "meta": {"source": "a"}}\n'
+    '{"text": "boring and bad", "id": 2}\n'
+    "\n"
+    '{"id": 3, "text": "Loved it \u2028 great", "tags": ["x"]}\n'
+)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A run folder trained for one epoch on the tiny aclImdb look-alike."""
+    folder = tmp_path_factory.mktemp("predict-run")
+    archive = write_tiny_archive(folder / "aclImdb_v1.tar.gz")
+    config = TrainConfig(data=str(archive), epochs=1, batch_size=4, seed=5, model=TINY)
+    train_and_evaluate(config, folder / "run", verbose=0)
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def classifier(workdir) -> Classifier:
+    return Classifier.load(workdir)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8"))  # bytes: keep the \r\n and \n exactly as given
+    return path
+
+
+def _predict(*args: str) -> int:
+    return main(["predict", *map(str, args)])
+
+
+# label_and_score and Prediction
+
+
+def test_label_and_score_follow_the_threshold():
+    assert label_and_score(0.8) == ("positive", 0.8)
+    assert label_and_score(0.25) == ("negative", 0.75)
+    assert label_and_score(0.5) == ("positive", 0.5)  # the threshold itself counts as positive
+    assert label_and_score(0.6, threshold=0.7) == ("negative", pytest.approx(0.4))
+
+
+@given(probability=st.floats(0, 1), threshold=st.floats(0.01, 0.99))
+def test_score_is_the_probability_of_the_label(probability, threshold):
+    label, score = label_and_score(probability, threshold)
+    assert label == ("positive" if probability >= threshold else "negative")
+    assert score == pytest.approx(probability if label == "positive" else 1 - probability)
+
+
+@pytest.mark.parametrize("threshold", [0, 1, -0.1, 1.5, float("nan"), "0.5", None, True])
+def test_thresholds_outside_zero_one_are_refused(threshold):
+    with pytest.raises(ValueError, match="threshold must"):
+        label_and_score(0.5, threshold)
+    with pytest.raises(ValueError, match="threshold must"):
+        Prediction("text", 0.5, threshold)
+
+
+@pytest.mark.parametrize("probability", [-0.1, 1.1, float("nan")])
+def test_probabilities_outside_zero_one_are_refused(probability):
+    with pytest.raises(ValueError, match=r"probability must lie in \[0, 1\]"):
+        label_and_score(probability)
+
+
+def test_prediction_json_has_label_score_and_probability():
+    prediction = Prediction("Dull.", 0.2)
+    assert prediction.to_json() == {
+        "text": "Dull.",
+        "label": "negative",
+        "score": pytest.approx(0.8),
+        "probability": 0.2,
+    }
+    assert Prediction("Dull.", 0.2, threshold=0.1).label == "positive"
+
+
+# Classifier.predict
+
+
+def test_one_string_gives_one_prediction(classifier):
+    single = classifier.predict("Loved this great movie")
+    batch = classifier.predict(["Loved this great movie", "boring"], batch_size=1)
+    assert isinstance(single, Prediction) and isinstance(batch, list) and len(batch) == 2
+    assert single.probability == pytest.approx(batch[0].probability, abs=1e-6)
+    assert classifier.predict([]) == []
+
+
+def test_threshold_changes_labels_not_probabilities(classifier):
+    texts = ["great film", "boring and bad", "terrible"]
+    probabilities = [p.probability for p in classifier.predict(texts)]
+    low, high = min(probabilities) / 2, (1 + max(probabilities)) / 2
+    assert {p.label for p in classifier.predict(texts, threshold=low)} == {"positive"}
+    assert {p.label for p in classifier.predict(texts, threshold=high)} == {"negative"}
+    assert [p.probability for p in classifier.predict(texts, threshold=high)] == probabilities
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [({"threshold": 1.0}, "threshold must"), ({"batch_size": 0}, "batch_size must")],
+)
+def test_bad_settings_are_refused(classifier, keywords, message):
+    with pytest.raises(ValueError, match=message):
+        classifier.predict(["great"], **keywords)
+
+
+def test_progress_is_reported_per_batch(classifier):
+    counts = []
+    classifier.predict(["great"] * 5, batch_size=2, progress=counts.append)
+    assert counts == [2, 2, 1]
+
+
+# Reading review files
+
+
+def test_text_files_give_one_review_per_non_blank_line(tmp_path):
+    path = _write(tmp_path / "reviews.txt", "great film\n\n  \nboring bad\r\nloved it\fwell\n")
+    table = reviews.read_reviews(path)
+    assert table.texts == ["great film", "boring bad", "loved it\fwell"]
+    assert table.columns == ("text",)
+
+
+def test_csv_keeps_quoted_commas_newlines_and_extra_columns(tmp_path):
+    table = reviews.read_reviews(_write(tmp_path / "reviews.csv", "\ufeff" + CSV_REVIEWS))
+    assert table.columns == ("id", "text", "stars")
+    assert table.texts == CSV_TEXTS
+    assert [row["stars"] for row in table.rows] == ["5", "1", "4"]
+
+
+def test_csv_reads_another_text_column(tmp_path):
+    path = _write(tmp_path / "reviews.csv", "review,id\ngreat,1\n")
+    assert reviews.read_reviews(path, text_column="review").texts == ["great"]
+
+
+def test_jsonl_keeps_every_key_in_order_of_first_use(tmp_path):
+    table = reviews.read_reviews(_write(tmp_path / "reviews.jsonl", JSONL_REVIEWS))
+    assert table.columns == ("id", "text", "meta", "tags")
+    assert table.texts == ["great film", "boring and bad", "Loved it \u2028 great"]
+    assert table.rows[0]["meta"] == {"source": "a"}
+
+
+def test_format_overrides_the_extension(tmp_path):
+    path = _write(tmp_path / "reviews.data", '{"text": "great"}\n')
+    assert reviews.read_reviews(path).texts == ['{"text": "great"}']
+    assert reviews.read_reviews(path, format="jsonl").texts == ["great"]
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("config.json", "{}")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("model.keras", _zip_bytes(), "is not a text file .*NUL byte"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is not a text file"),
+        ("latin1.txt", "café, très bien\n".encode("latin-1"), "is not UTF-8 text .*offset 3"),
+        ("empty.txt", b"\n  \n", "is empty"),
+        ("empty.csv", b"", "is empty"),
+        ("header.csv", b"id,text\n", "has a header but no rows"),
+        ("other.csv", b"id,review\n1,great\n", "no column 'text'; its columns are 'id', 'review'"),
+        ("twice.csv", b"text,text\na,b\n", "repeats the column"),
+        ("ragged.csv", b"id,text\n1,great,film\n", "line 2: 3 fields, but the header has 2"),
+        ("broken.jsonl", b'{"text": "a"}\n{"text": "b"\n', "line 2: not valid JSON"),
+        ("array.jsonl", b'["great"]\n', "line 1: expected a JSON object, got a JSON array"),
+        ("key.jsonl", b'{"text": "a"}\n\n{"review": "b"}\n', "line 3 has no key 'text'"),
+        ("number.jsonl", b'{"text": 5}\n', "line 1: 'text' holds a JSON number, not a string"),
+        ("empty.jsonl", b"\n", "is empty"),
+    ],
+)
+def test_bad_files_raise_one_clear_error(tmp_path, name, data, message):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=message) as error:
+        reviews.read_reviews(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_files_and_folders_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No review file at"):
+        reviews.read_reviews(tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match="is a folder"):
+        reviews.read_reviews(tmp_path)
+
+
+def test_output_format_comes_from_the_extension_or_the_option(tmp_path):
+    assert reviews.output_format(tmp_path / "out.CSV") == "csv"
+    assert reviews.output_format(tmp_path / "out.jsonl") == "jsonl"
+    assert reviews.output_format(tmp_path / "out.txt", "jsonl") == "jsonl"
+    for unclear in ("out.txt", "out.json", "out"):
+        with pytest.raises(ValueError, match="--output-format"):
+            reviews.output_format(tmp_path / unclear)
+
+
+# seqnet predict on files
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def test_csv_in_csv_out_keeps_order_columns_and_probabilities(workdir, classifier, tmp_path):
+    source = _write(tmp_path / "reviews.csv", CSV_REVIEWS)
+    output = tmp_path / "out" / "predictions.csv"
+    assert _predict("--workdir", workdir, "--file", source, "--output", output) == 0
+    rows = _read_csv(output)
+    assert list(rows[0]) == ["id", "text", "stars", "label", "score", "probability"]
+    assert [row["id"] for row in rows] == ["1", "2", "3"]
+    assert [row["text"] for row in rows] == CSV_TEXTS
+    for row, expected in zip(rows, classifier.predict(CSV_TEXTS), strict=True):
+        assert float(row["probability"]) == pytest.approx(expected.probability, abs=1e-6)
+        assert (row["label"], float(row["score"])) == (
+            expected.label,
+            pytest.approx(expected.score),
+        )
+
+
+def test_jsonl_in_jsonl_out_keeps_json_values(workdir, classifier, tmp_path):
+    source = _write(tmp_path / "reviews.jsonl", JSONL_REVIEWS)
+    output = tmp_path / "predictions.jsonl"
+    assert _predict("--workdir", workdir, "--file", source, "--output", output) == 0
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == [1, 2, 3] and rows[2]["tags"] == ["x"]
+    expected = classifier.predict([row["text"] for row in rows])
+    assert [row["probability"] for row in rows] == pytest.approx(
+        [p.probability for p in expected], abs=1e-6
+    )
+    assert all(set(row) >= {"label", "score", "probability"} for row in rows)
+
+
+def test_jsonl_in_csv_out_writes_nested_values_as_json(workdir, tmp_path):
+    source = _write(tmp_path / "reviews.json", JSONL_REVIEWS)
+    output = tmp_path / "predictions.tsv"
+    code = _predict(
+        "--workdir", workdir, "--file", source, "--output", output, "--output-format", "csv"
+    )
+    assert code == 0
+    rows = _read_csv(output)
+    assert [row["meta"] for row in rows] == ['{"source": "a"}', "", ""]
+    assert rows[2]["tags"] == '["x"]'
+
+
+def test_text_file_with_a_threshold(workdir, classifier, tmp_path, capsys):
+    source = _write(tmp_path / "reviews.txt", "great film\n\nboring and bad\n")
+    probabilities = [p.probability for p in classifier.predict(["great film", "boring and bad"])]
+    high = (1 + max(probabilities)) / 2
+    args = ["--workdir", workdir, "--file", source, "--json", "--threshold", high]
+    assert _predict(*args) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["label"] for row in rows] == ["negative", "negative"]
+    assert [row["text"] for row in rows] == ["great film", "boring and bad"]
+
+
+def test_piped_csv_is_read_with_format(workdir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO('review\n"A great film, I loved it."\n'))
+    args = ["--workdir", workdir, "--file", "-", "--format", "csv", "--text-column", "review"]
+    assert _predict(*args, "--json") == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["text"] == "A great film, I loved it."
+
+
+def _error(capsys) -> str:
+    error = capsys.readouterr().err
+    assert error.startswith("seqnet predict: error: ") and "Traceback" not in error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--threshold", "1"], "threshold must lie strictly between 0 and 1"),
+        (["--threshold", "0"], "threshold must lie strictly between 0 and 1"),
+        (["--batch-size", "0"], "must be at least 1"),
+    ],
+)
+def test_bad_numbers_are_usage_errors(workdir, tmp_path, capsys, extra, message):
+    source = _write(tmp_path / "reviews.csv", CSV_REVIEWS)
+    with pytest.raises(SystemExit) as exit_info:
+        _predict("--workdir", workdir, "--file", source, *extra)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--output", "{source}"], "is the input file"),
+        (["--output", "{dir}/out.txt"], "--output-format"),
+        (["--text-column", "review"], "no column 'review'; its columns are 'id', 'text', 'stars'"),
+        (["great"], "TEXT arguments or --file, not both"),
+    ],
+)
+def test_predict_errors_are_one_line(workdir, tmp_path, capsys, extra, message):
+    source = _write(tmp_path / "reviews.csv", CSV_REVIEWS)
+    extra = [item.format(source=source, dir=tmp_path) for item in extra]
+    assert _predict("--workdir", workdir, "--file", source, *extra) == 1
+    assert message in _error(capsys)
+    assert source.read_bytes() == CSV_REVIEWS.encode()  # the input is untouched
+
+
+def test_binary_and_labelled_inputs_are_refused(workdir, tmp_path, capsys):
+    model = workdir / "model.keras"
+    assert _predict("--workdir", workdir, "--file", model, "--output", tmp_path / "o.csv") == 1
+    assert "is not a text file" in _error(capsys)
+    labelled = _write(tmp_path / "labelled.csv", "text,label\ngreat,positive\n")
+    assert _predict("--workdir", workdir, "--file", labelled, "--output", tmp_path / "o.csv") == 1
+    assert "already has the column(s) 'label'" in _error(capsys)
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_interrupted_run_leaves_the_old_output_whole(workdir, tmp_path, monkeypatch):
+    source = _write(tmp_path / "reviews.csv", CSV_REVIEWS)
+    output = _write(tmp_path / "predictions.csv", "an older result\n")
+    calls = []
+
+    def interrupted(self, token_ids, *, batch_size=256):
+        calls.append(len(token_ids))
+        if len(calls) == 2:  # the second of three batches
+            raise KeyboardInterrupt
+        return original(self, token_ids, batch_size=batch_size)
+
+    original = Classifier.predict_token_ids
+    monkeypatch.setattr(Classifier, "predict_token_ids", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _predict("--workdir", workdir, "--file", source, "--output", output, "--batch-size", "1")
+    assert output.read_text() == "an older result\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["predictions.csv", "reviews.csv"]
+
+
+def test_a_failed_write_leaves_no_file(workdir, tmp_path, monkeypatch, capsys):
+    source = _write(tmp_path / "reviews.csv", CSV_REVIEWS)
+    output = tmp_path / "predictions.csv"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    assert _predict("--workdir", workdir, "--file", source, "--output", output) == 1
+    assert "cannot write" in _error(capsys) and not output.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["reviews.csv"]
+
+
+def test_progress_bar_goes_to_stderr_when_asked(workdir, tmp_path, capsys):
+    source = _write(tmp_path / "reviews.txt", "great film\n" * 12)
+    args = ["--workdir", workdir, "--file", source, "--batch-size", "2"]
+    assert _predict(*args, "--output", tmp_path / "out.csv", "--progress") == 0
+    captured = capsys.readouterr()
+    assert "12/12 reviews [" in captured.err and "100%" in captured.err
+    assert "reviews [" not in captured.out
+    assert _predict(*args, "--json") == 0  # not a terminal: no bar unless asked
+    assert "reviews [" not in capsys.readouterr().err
+    assert _predict(*args, "--json", "--no-progress") == 0
+    assert "reviews [" not in capsys.readouterr().err
+
+
+def _seqnet(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """``python -m seqnet`` in a fresh process, importing this checkout's seqnet."""
+    package_root = str(Path(seqnet.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root}
+    command = [sys.executable, "-m", "seqnet", *map(str, args)]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, env=env)
+
+
+def test_command_line_process_writes_predictions_and_fails_cleanly(workdir, tmp_path):
+    output = tmp_path / "predictions.jsonl"
+    done = _seqnet(
+        "predict", "--workdir", workdir, "--file", "-", "--output", output, stdin="a\nb\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Wrote 2 predictions" in done.stdout
+    assert [json.loads(line)["text"] for line in output.read_text().splitlines()] == ["a", "b"]
+    failed = _seqnet("predict", "--workdir", workdir, "--file", workdir / "model.keras")
+    assert failed.returncode == 1
+    assert "seqnet predict: error: " in failed.stderr and "is not a text file" in failed.stderr
+    assert "Traceback" not in failed.stderr
