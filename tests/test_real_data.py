@@ -1,9 +1,10 @@
-"""Real IMDB: seqnet's recipe must reach the classic example's accuracy on every backend and seed.
+"""Real IMDB: seqnet's default recipe must beat 0.885 test accuracy on every backend and seed.
 
 Runs only when SEQNET_IMDB_ARCHIVE names aclImdb_v1.tar.gz (CI sets it). Each run's figures go
 to ``test-results/real-data-<backend>-seed<seed>.json`` so CI can compare the backends' means.
 """
 
+import csv
 import json
 import time
 from pathlib import Path
@@ -20,6 +21,10 @@ from seqnet.train import train_and_evaluate
 pytestmark = pytest.mark.real_data
 SEEDS = (0, 1, 2)
 RESULTS = Path(__file__).parent.parent / "test-results"
+# 60 short reviews written for seqnet (none from IMDB): how the model does on text unlike the
+# long reviews it trained on; the floor is below what both recipes scored (docs/benchmarks.md).
+SHORT_REVIEWS = Path(__file__).parent / "data" / "short_reviews.csv"
+SHORT_REVIEWS_FLOOR = 0.9
 
 
 def test_archive_loads_like_keras_imdb(real_archive):
@@ -34,7 +39,7 @@ def test_archive_loads_like_keras_imdb(real_archive):
     np.testing.assert_array_equal(cached.x_test, dataset.x_test)
 
 
-def _record(metrics: dict, seed: int) -> None:
+def _record(metrics: dict, seed: int, short_accuracy: float) -> None:
     """Write this run's figures for the cross-backend comparison in CI (one file per run)."""
     RESULTS.mkdir(exist_ok=True)
     backend = keras.backend.backend()
@@ -43,25 +48,30 @@ def _record(metrics: dict, seed: int) -> None:
         "seed": seed,
         "test_accuracy_per_epoch": [epoch["val_accuracy"] for epoch in metrics["history"]],
         "seconds_per_epoch": metrics["seconds_per_epoch"],
+        "short_review_accuracy": short_accuracy,
     }
     (RESULTS / f"real-data-{backend}-seed{seed}.json").write_text(json.dumps(run, indent=2))
 
 
+def short_review_accuracy(workdir: Path) -> float:
+    """The trained run's accuracy on tests/data/short_reviews.csv."""
+    with SHORT_REVIEWS.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    predictions = Classifier.load(workdir).predict([row["text"] for row in rows])
+    hits = [p.label == row["label"] for p, row in zip(predictions, rows, strict=True)]
+    return sum(hits) / len(hits)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-def test_recipe_reaches_0_88_in_two_epochs_on_every_seed(real_archive, tmp_path, seed):
-    config = TrainConfig(data=str(real_archive), epochs=2, batch_size=32, seed=seed)
+def test_default_recipe_beats_0_885_on_every_seed(real_archive, tmp_path, seed):
+    config = TrainConfig(data=str(real_archive), seed=seed)  # the default (fast) recipe
     metrics = train_and_evaluate(config, tmp_path, verbose=2)
     accuracies = [round(epoch["val_accuracy"], 4) for epoch in metrics["history"]]
+    short = short_review_accuracy(tmp_path)
     print(
         f"{keras.backend.backend()} seed {seed}: test accuracy per epoch {accuracies}, "
-        f"{metrics['seconds_per_epoch']:.1f} s per epoch"
+        f"{metrics['seconds_per_epoch']:.1f} s per epoch, short reviews {short:.3f}"
     )
-    _record(metrics, seed)
-    assert metrics["test_accuracy"] >= 0.88
-    predictions = Classifier.load(tmp_path).predict(
-        [
-            "An absolute masterpiece: wonderful acting, a moving story, I loved every minute.",
-            "Terrible and boring, a complete waste of time. The worst film I have ever seen.",
-        ]
-    )
-    assert [prediction.label for prediction in predictions] == ["positive", "negative"]
+    _record(metrics, seed, short)
+    assert metrics["test_accuracy"] >= 0.885
+    assert short >= SHORT_REVIEWS_FLOOR
