@@ -138,6 +138,7 @@ LECTURE_RECIPE = {
     "learning_rate": 1e-3,
     "learning_rate_schedule": "constant",
     "warmup_epochs": 0.0,
+    "validation_samples": None,
 }
 # Each recipe as the TrainConfig fields it changes; "fast" is TrainConfig's own defaults.
 RECIPES: dict[str, dict[str, Any]] = {"fast": {}, "lecture": LECTURE_RECIPE}
@@ -158,6 +159,9 @@ class TrainConfig:
             linearly over ``warmup_epochs``, then anneals to 0).
         warmup_epochs: Length of the warm-up of ``"warmup-cosine"``, in epochs.
         seed: Seeds weights, dropout and shuffling.
+        validation_samples: Test reviews (a fixed sample) scored after each epoch; None
+            scores the whole test split every epoch. The final test accuracy is always
+            computed on the whole split.
         synthetic_samples: Reviews per split when ``data="synthetic"``.
         model: The network's architecture.
         distribute: ``"none"`` (one device) or ``"data-parallel"`` (every global batch split
@@ -173,6 +177,10 @@ class TrainConfig:
     learning_rate_schedule: str = "warmup-cosine"
     warmup_epochs: float = 0.2
     seed: int = 0  # weights, dropout and shuffling all derive from it
+    # Test reviews scored after each epoch to follow progress: a fixed sample keeps that pass
+    # under a tenth of the epoch; the whole test split is scored once, at the end.
+    # None: the whole split after every epoch, as the lecture does.
+    validation_samples: int | None = 5000
     synthetic_samples: int = 2000  # reviews per split when data="synthetic"
     model: ModelConfig = field(default_factory=ModelConfig)
     distribute: str = "none"  # one of DISTRIBUTE_STRATEGIES
@@ -185,6 +193,8 @@ class TrainConfig:
             learning_rate=self.learning_rate,
             synthetic_samples=self.synthetic_samples,
         )
+        if self.validation_samples is not None:
+            require_positive("TrainConfig", validation_samples=self.validation_samples)
         for name in ("epochs", "batch_size", "seed", "synthetic_samples"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise ValueError(
@@ -234,5 +244,6 @@ class TrainConfig:
         if "learning_rate" in model:
             values.setdefault("learning_rate", model.pop("learning_rate"))
             values.setdefault("warmup_epochs", 0.0)  # 0.1 had no warm-up
+            values.setdefault("validation_samples", None)  # and scored the whole split
         values["model"] = ModelConfig(**model)
         return cls(**values)

@@ -135,3 +135,21 @@ def test_configs_written_by_seqnet_0_1_still_load():
         "distribute": "none",
     }
     assert TrainConfig.from_dict(old) == TrainConfig.from_recipe("lecture")
+
+
+def test_each_epoch_scores_a_fixed_sample_and_the_end_the_whole_split(tmp_path):
+    from seqnet.data import read_dataset
+    from seqnet.train import validation_split
+
+    config = TrainConfig(
+        data="synthetic", epochs=1, synthetic_samples=300, validation_samples=50, model=TINY
+    )
+    data = read_dataset("synthetic", num_words=200, maxlen=60, synthetic_samples=300)
+    x, y = validation_split(data, config)
+    assert len(x) == 50 and np.array_equal(validation_split(data, config)[0], x)
+    metrics = train_and_evaluate(config, tmp_path, verbose=0)
+    whole = evaluate(load_model(tmp_path / "model.keras"), data.x_test, data.y_test)
+    assert metrics["test_accuracy"] == pytest.approx(whole["accuracy"], abs=1e-6)
+    assert metrics["test_seconds"] > 0
+    lecture = TrainConfig.from_recipe("lecture", synthetic_samples=300)
+    assert len(validation_split(data, lecture)[0]) == 300  # the lecture scores everything
