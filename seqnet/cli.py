@@ -266,7 +266,13 @@ def _add_export(commands) -> None:
         "reviews with their probabilities and a README. ONNX: from any backend; SavedModel: "
         "from tensorflow or jax.",
     )
-    export.add_argument("--format", choices=("onnx", "saved-model"), required=True)
+    export.add_argument(
+        "--format",
+        choices=("onnx", "saved-model"),
+        required=True,
+        help="'onnx': model.onnx, for ONNX Runtime; 'saved-model': a TensorFlow SavedModel "
+        "folder, saved_model/",
+    )
     export.add_argument(
         "--output",
         type=Path,
