@@ -59,7 +59,12 @@ class MissingDependencyError(ImportError):
 
 
 def default_output(workdir: str | Path, format: str) -> Path:
-    """Where ``seqnet export`` writes a bundle by default: ``workdir/export-<format>``."""
+    """Where ``seqnet export`` writes a bundle by default: ``workdir/export-<format>``.
+
+    Args:
+        workdir: The run folder.
+        format: One of ``FORMATS``.
+    """
     return Path(workdir) / f"export-{format}"
 
 
@@ -193,7 +198,15 @@ def export_model(model: keras.Model, path: Path, format: str) -> None:
 
 
 def rename_onnx_output(path: Path, name: str) -> None:
-    """Give the ONNX graph's single output ``name`` (tf2onnx, torch and jax2onnx differ)."""
+    """Give the ONNX graph's single output ``name``, whatever the exporter called it.
+
+    tf2onnx, torch.onnx and jax2onnx each name it after an internal tensor ("Identity:0",
+    a number, "sigmoid_out_0"); one fixed name lets a consumer ask for it on every backend.
+
+    Args:
+        path: The ``.onnx`` file, rewritten in place.
+        name: The output's new name.
+    """
     import onnx
 
     model = onnx.load(str(path))
