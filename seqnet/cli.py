@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_evaluate(commands)
     _add_predict(commands)
+    _add_export(commands)
     return parser
 
 
@@ -256,10 +257,42 @@ def _add_predict_output(predict: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_export(commands) -> None:
+    export = commands.add_parser(
+        "export",
+        help="export a trained run as ONNX or a TensorFlow SavedModel",
+        description="Export a run folder's model with Keras' model.export, as a bundle folder "
+        "that also holds the vocabulary, a JSON description of the tokenization, reference "
+        "reviews with their probabilities and a README. ONNX: from any backend; SavedModel: "
+        "from tensorflow or jax.",
+    )
+    export.add_argument(
+        "--format",
+        choices=("onnx", "saved-model"),
+        required=True,
+        help="'onnx': model.onnx, for ONNX Runtime; 'saved-model': a TensorFlow SavedModel "
+        "folder, saved_model/",
+    )
+    export.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="the bundle folder to write (default: export-onnx or export-saved-model in "
+        "--workdir); it appears complete or not at all",
+    )
+    export.add_argument("--force", action="store_true", help="replace a non-empty --output")
+    _add_workdir(export, "read")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
-    commands = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+    commands = {
+        "train": run_train,
+        "evaluate": run_evaluate,
+        "predict": run_predict,
+        "export": run_export,
+    }
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
@@ -341,6 +374,18 @@ def run_predict(args: argparse.Namespace) -> int:
             print(
                 f"{prediction.probability:.4f}  {prediction.label:8}  {_shorten(prediction.text)}"
             )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from seqnet.export import MissingDependencyError, export_run
+
+    try:
+        output = export_run(args.workdir, args.format, args.output, force=args.force)
+    except MissingDependencyError as error:
+        print(f"seqnet export: error: {error}", file=sys.stderr)
+        return 1
+    print(f"Exported {args.workdir} as {args.format} to {output}/")
     return 0
 
 

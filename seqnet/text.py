@@ -25,10 +25,17 @@ from seqnet.files import write_atomically
 
 # Bump when tokenization changes: it invalidates cached arrays and saved vocabularies.
 TOKENIZER_VERSION = "seqnet-words-v1"
-_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_HTML_TAG = re.compile(r"<[^>]{0,200}>")
+# The patterns below are the one source of both the code and tokenizer_spec()'s JSON, which
+# lets other languages reproduce the tokenization; they use no Python-only regex syntax.
+LINE_BREAK_PATTERN = r"<br\s*/?>"  # matched case-insensitively
+HTML_TAG_PATTERN = r"<[^>]{0,200}>"
 # Lower-case words and numbers, keeping inner apostrophes ("don't", "director's").
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)*"
+# pad()'s sides, Keras' defaults: zeros go in front, a long review keeps its last tokens.
+PADDING_SIDE = TRUNCATING_SIDE = "pre"
+_LINE_BREAK = re.compile(LINE_BREAK_PATTERN, re.IGNORECASE)
+_HTML_TAG = re.compile(HTML_TAG_PATTERN)
+_TOKEN = re.compile(TOKEN_PATTERN)
 
 
 def clean_text(text: str) -> str:
@@ -55,7 +62,58 @@ def pad(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:
     """
     if not len(sequences):
         return np.zeros((0, maxlen), dtype=np.int32)
-    return keras.utils.pad_sequences(sequences, maxlen=maxlen, dtype="int32", value=PADDING_ID)
+    return keras.utils.pad_sequences(
+        sequences,
+        maxlen=maxlen,
+        dtype="int32",
+        padding=PADDING_SIDE,
+        truncating=TRUNCATING_SIDE,
+        value=PADDING_ID,
+    )
+
+
+def tokenizer_spec(num_words: int, sequence_length: int) -> dict:
+    """The tokenization as a JSON-ready dict, for reimplementing it in another language.
+
+    It describes [`clean_text`][seqnet.text.clean_text], [`tokenize`][seqnet.text.tokenize],
+    [`Vocabulary.encode`][seqnet.text.Vocabulary.encode] and [`pad`][seqnet.text.pad] from
+    the constants they use, so the description cannot drift from the code.
+
+    Args:
+        num_words: The vocabulary's id bound; words ranked past it are out of vocabulary.
+        sequence_length: Token ids per review after padding or truncation.
+
+    Returns:
+        A dict with the steps in order, the token pattern, the reserved ids and the padding.
+    """
+    return {
+        "format": "seqnet.tokenizer",
+        "tokenizer": TOKENIZER_VERSION,
+        "steps": [
+            {"replace": LINE_BREAK_PATTERN, "ignore_case": True, "with": " "},
+            {"replace": HTML_TAG_PATTERN, "ignore_case": False, "with": " "},
+            {"unescape_html_entities": "HTML5 character references, as Python's html.unescape"},
+            {"lower_case": "Unicode lower-casing, as Python's str.lower"},
+            {"find_all": TOKEN_PATTERN, "ignore_case": False},
+        ],
+        "token_pattern": TOKEN_PATTERN,
+        "ids": {
+            "padding": PADDING_ID,
+            "start": START_ID,
+            "out_of_vocabulary": OOV_ID,
+            "unused": RESERVED_IDS,
+            # Keras' convention: id = 1-based frequency rank + 3, so the commonest word is 4.
+            "word": f"index in vocabulary.json's words + {RESERVED_IDS + 1}",
+            "first_word_id": RESERVED_IDS + 1,
+            "unknown_word": "out_of_vocabulary (every listed word's id is below num_words)",
+        },
+        "num_words": num_words,
+        "start_token_prepended": True,  # before truncation, so a long review loses it
+        "sequence_length": sequence_length,
+        "padding": PADDING_SIDE,
+        "truncating": TRUNCATING_SIDE,
+        "dtype": "int32",
+    }
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def test_recipes_fill_the_options_left_out():
 
 def test_help_explains_every_option(capsys):
     parser = build_parser()
-    for command in ("train", "evaluate", "predict"):
+    for command in ("train", "evaluate", "predict", "export"):
         with pytest.raises(SystemExit):
             parser.parse_args([command, "--help"])
         text = capsys.readouterr().out

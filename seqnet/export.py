@@ -1,0 +1,327 @@
+"""Export a trained run as a self-describing bundle: ONNX or TensorFlow SavedModel, plus tokenizer.
+
+The bundle holds everything another runtime or language needs to classify raw text the way
+[`Classifier`][seqnet.predict.Classifier] does: the network (written by Keras' own
+``model.export``), the vocabulary, a JSON description of the tokenization, reference reviews
+with their ids and probabilities, and a README.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+
+from seqnet.files import write_atomically
+from seqnet.model import PORTABLE_OUTPUT, portable_model
+from seqnet.predict import Classifier
+from seqnet.saving import VOCABULARY_FILE
+from seqnet.text import tokenizer_spec
+
+FORMATS = ("onnx", "saved-model")
+_KERAS_FORMATS = {"onnx": "onnx", "saved-model": "tf_saved_model"}
+MODEL_NAMES = {"onnx": "model.onnx", "saved-model": "saved_model"}
+# The backends from which Keras 3.15's model.export writes each format. From torch, SavedModel
+# goes through torch_xla, whose wheels pin their own torch release (and it is experimental).
+EXPORTING_BACKENDS = {"onnx": ("tensorflow", "jax", "torch"), "saved-model": ("tensorflow", "jax")}
+# The modules each exporter imports; their pip names are the same.
+DEPENDENCIES = {
+    ("onnx", "tensorflow"): ("onnx", "tf2onnx"),
+    ("onnx", "jax"): ("onnx", "jax2onnx"),
+    ("onnx", "torch"): ("onnx", "onnxscript"),
+    ("saved-model", "tensorflow"): ("tensorflow",),
+    ("saved-model", "jax"): ("tensorflow",),  # through jax2tf
+}
+INPUT_NAME = "token_ids"  # the model's input layer's name, kept by every exporter
+OUTPUT_NAME = PORTABLE_OUTPUT  # the ONNX output is renamed to it: exporters name it at random
+SAVED_MODEL_OUTPUT_KEY = "output_0"  # Keras' key in the SavedModel's serving_default signature
+TOKENIZER_FILE, REFERENCE_FILE, README_FILE = "tokenizer.json", "reference.json", "README.md"
+REFERENCE_TOLERANCE = 1e-5
+REFERENCE_REVIEWS = (
+    "A wonderful, moving film. The acting is superb and I loved every minute of it.",
+    "Terrible. Boring plot, wooden acting &amp; a waste of two hours.<br /><br />Avoid.",
+    "It was OK; not great, not bad.",
+    "<i>Don't</i> miss it: the director's best work since 1999!",
+    "Zyzzyva quixotically flummoxed the caf&eacute; gobbledygook.",
+    "",
+    "GREAT GREAT GREAT",
+    # Longer than the model's 400 ids, so truncation (which drops the start id) is shown too.
+    " ".join(["A long review that keeps going, well past the sequence length."] * 60),
+)
+
+
+class MissingDependencyError(ImportError):
+    """An exporter's optional package is not installed; the message gives the pip command."""
+
+
+def default_output(workdir: str | Path, format: str) -> Path:
+    """Where ``seqnet export`` writes a bundle by default: ``workdir/export-<format>``.
+
+    Args:
+        workdir: The run folder.
+        format: One of ``FORMATS``.
+    """
+    return Path(workdir) / f"export-{format}"
+
+
+def export_run(
+    workdir: str | Path, format: str, output: str | Path | None = None, *, force: bool = False
+) -> Path:
+    """Export the run in ``workdir`` as a bundle folder, built aside and renamed into place.
+
+    Args:
+        workdir: A run folder written by ``seqnet train`` (model.keras, vocabulary.json).
+        format: ``"onnx"`` or ``"saved-model"`` (TensorFlow SavedModel).
+        output: The bundle folder; by default [`default_output`][seqnet.export.default_output].
+        force: Replace an existing, non-empty ``output``.
+
+    Returns:
+        The bundle folder.
+
+    Raises:
+        ValueError: If the format is unknown, the backend cannot export it, or ``output``
+            exists and is not empty while ``force`` is false.
+        MissingDependencyError: If the exporter's package is not installed.
+        FileNotFoundError: If ``workdir`` holds no trained run.
+    """
+    check_exportable(format, keras.backend.backend(), workdir)
+    output = Path(output) if output is not None else default_output(workdir, format)
+    _check_output(output, force)
+    classifier = Classifier.load(workdir)  # before any writing: a bad run leaves no trace
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}-"))
+    try:
+        write_bundle(staging, classifier, format)
+        _move_into_place(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output
+
+
+def check_exportable(format: str, backend: str, workdir: str | Path = "DIR") -> None:
+    """Raise unless ``backend`` can export ``format`` with the packages installed.
+
+    Args:
+        format: One of ``FORMATS``.
+        backend: A Keras backend name.
+        workdir: The run folder, only to spell out the command to use instead.
+
+    Raises:
+        ValueError: If the format is unknown or ``backend`` cannot export it.
+        MissingDependencyError: If a package the exporter imports is missing.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; choose one of {', '.join(FORMATS)}.")
+    able = EXPORTING_BACKENDS[format]
+    if backend not in able:
+        title = "ONNX" if format == "onnx" else "SavedModel"
+        raise ValueError(
+            f"{title} export needs the {' or '.join(able)} backend, not {backend}: "
+            f"KERAS_BACKEND={able[0]} seqnet export --workdir {workdir} --format {format}"
+        )
+    missing = [name for name in DEPENDENCIES[format, backend] if not _installed(name)]
+    if missing:
+        raise MissingDependencyError(
+            f"Exporting {format} from the {backend} backend needs {', '.join(missing)}: "
+            f"pip install {' '.join(missing)}"
+        )
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _check_output(output: Path, force: bool) -> None:
+    """Refuse to replace an existing non-empty file or folder unless ``force``."""
+    occupied = output.is_file() or (output.is_dir() and any(output.iterdir()))
+    if occupied and not force:
+        raise ValueError(
+            f"{output} already exists and is not empty; pass --force to replace it, or "
+            f"--output to write elsewhere."
+        )
+    if output.exists() and not output.is_dir() and not output.is_file():
+        raise ValueError(f"{output} exists and is neither a file nor a folder.")
+
+
+def _move_into_place(staging: Path, output: Path) -> None:
+    """Rename the finished bundle to ``output``, first moving anything there aside.
+
+    A rename cannot replace a non-empty folder, so the old output goes to a hidden name
+    beside it and is deleted only once the new bundle is in place.
+    """
+    if output.is_dir() and not any(output.iterdir()):
+        output.rmdir()
+    aside = None
+    if output.exists():
+        aside = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}-old-"))
+        output.replace(aside / output.name)
+    staging.replace(output)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def write_bundle(folder: Path, classifier: Classifier, format: str) -> None:
+    """Write the exported model, vocabulary, tokenizer spec, references and README.
+
+    Args:
+        folder: An existing, empty folder.
+        classifier: The trained run, from [`Classifier.load`][seqnet.predict.Classifier.load].
+        format: One of ``FORMATS``.
+    """
+    export_model(portable_model(classifier.model), folder / MODEL_NAMES[format], format)
+    classifier.vocabulary.save(folder / VOCABULARY_FILE)
+    spec = tokenizer_spec(classifier.vocabulary.num_words, classifier.sequence_length)
+    _write_json(folder / TOKENIZER_FILE, spec)
+    _write_json(folder / REFERENCE_FILE, reference(classifier))
+    (folder / README_FILE).write_text(readme(format, classifier.sequence_length), "utf-8")
+
+
+def export_model(model: keras.Model, path: Path, format: str) -> None:
+    """``model.export`` with a named int32 input of any batch size, then name the output.
+
+    Args:
+        model: A portable network (stock layers, sigmoid output).
+        path: The ``.onnx`` file or SavedModel folder to write.
+        format: One of ``FORMATS``.
+    """
+    # Explicit, so the batch stays dynamic and the ids stay int32 on every backend.
+    signature = [
+        keras.InputSpec(shape=(None, model.input_shape[1]), dtype="int32", name=INPUT_NAME)
+    ]
+    model.export(str(path), format=_KERAS_FORMATS[format], verbose=False, input_signature=signature)
+    if format == "onnx":
+        rename_onnx_output(path, OUTPUT_NAME)
+
+
+def rename_onnx_output(path: Path, name: str) -> None:
+    """Give the ONNX graph's single output ``name``, whatever the exporter called it.
+
+    tf2onnx, torch.onnx and jax2onnx each name it after an internal tensor ("Identity:0",
+    a number, "sigmoid_out_0"); one fixed name lets a consumer ask for it on every backend.
+
+    Args:
+        path: The ``.onnx`` file, rewritten in place.
+        name: The output's new name.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    old = model.graph.output[0].name
+    for node in model.graph.node:
+        node.input[:] = [name if value == old else value for value in node.input]
+        node.output[:] = [name if value == old else value for value in node.output]
+    model.graph.output[0].name = name
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def reference(classifier: Classifier) -> dict:
+    """Reference reviews with their padded ids and the probabilities seqnet gives them.
+
+    Args:
+        classifier: The trained run.
+
+    Returns:
+        A JSON-ready dict: the model's input and output, a tolerance and the reviews.
+    """
+    texts = list(REFERENCE_REVIEWS)
+    token_ids = classifier.vocabulary.encode_batch(texts, classifier.sequence_length)
+    probabilities = classifier.predict_token_ids(token_ids)
+    return {
+        "format": "seqnet.reference",
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "int32",
+            "shape": [None, classifier.sequence_length],
+        },
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, 1]},
+        "tolerance": REFERENCE_TOLERANCE,
+        "reviews": [
+            {"text": text, "token_ids": ids.tolist(), "probability": float(probability)}
+            for text, ids, probability in zip(texts, token_ids, probabilities, strict=True)
+        ],
+    }
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    write_atomically(path, json.dumps(payload, indent=2, ensure_ascii=False).encode())
+
+
+_README = """# seqnet sentiment model ({title})
+
+Classifies an English movie review as positive or negative: the lecture's IMDB 1D-CNN,
+exported by seqnet {version} from the {backend} backend with Keras' `model.export`.
+
+## Files
+
+- `{model}`: the network, {model_about}
+- `vocabulary.json`: `words`, commonest first; a word's id is its index + 4.
+- `tokenizer.json`: how raw text becomes ids, step by step (patterns, reserved ids,
+  padding), for reimplementing it in any language.
+- `reference.json`: {reviews} reviews with their ids and the probabilities seqnet gives
+  them; a reimplementation should match the ids exactly and the probabilities within
+  {tolerance}.
+
+## Input
+
+`{input}`: int32 token ids, shape `(batch, {length})`, any batch size. Each row is one
+review: the start id 1, then one id per word (out-of-vocabulary words 2); a longer review
+keeps its last {length} ids, a shorter one is padded with 0 in front.
+
+## Output
+
+{output}: float32, shape `(batch, 1)`: the probability that the review is positive.
+seqnet labels a review positive from 0.5.
+
+## Use
+
+{usage}
+"""
+
+_ONNX_USAGE = """```python
+import numpy as np, onnxruntime
+session = onnxruntime.InferenceSession("model.onnx")
+(probability,) = session.run(["probability"], {"token_ids": token_ids.astype(np.int32)})
+```"""
+
+_SAVED_MODEL_USAGE = """```python
+import tensorflow as tf
+model = tf.saved_model.load("saved_model")
+probability = model.serve(tf.constant(token_ids, tf.int32))
+```"""
+
+
+def readme(format: str, sequence_length: int) -> str:
+    """The bundle's README.md: its files, the model's input and output, and how to run it.
+
+    Args:
+        format: One of ``FORMATS``.
+        sequence_length: Token ids per review.
+
+    Returns:
+        Markdown text.
+    """
+    from seqnet import __version__
+
+    onnx = format == "onnx"
+    return _README.format(
+        title="ONNX" if onnx else "TensorFlow SavedModel",
+        version=__version__,
+        backend=keras.backend.backend(),
+        model=MODEL_NAMES[format],
+        model_about="for ONNX Runtime and other ONNX runtimes."
+        if onnx
+        else "a SavedModel whose `serve` function (and `serving_default` signature) runs it.",
+        reviews=len(REFERENCE_REVIEWS),
+        tolerance=REFERENCE_TOLERANCE,
+        input=INPUT_NAME,
+        length=sequence_length,
+        output=f"`{OUTPUT_NAME}`"
+        if onnx
+        else f"returned by `serve`; key `{SAVED_MODEL_OUTPUT_KEY}` of `serving_default`",
+        usage=_ONNX_USAGE if onnx else _SAVED_MODEL_USAGE,
+    )

@@ -1,0 +1,166 @@
+"""model.keras is portable: plain Keras opens it without seqnet; seqnet 0.1 files still load."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import write_tiny_archive
+
+from seqnet.config import ModelConfig, TrainConfig
+from seqnet.layers import MaxPooledConv1D
+from seqnet.predict import Classifier
+from seqnet.saving import MODEL_FILE, VOCABULARY_FILE
+from seqnet.text import Vocabulary
+from seqnet.train import train_and_evaluate
+
+TINY = ModelConfig(
+    vocabulary_size=60,
+    sequence_length=24,
+    embedding_dim=8,
+    filters=8,
+    kernel_size=3,
+    hidden_units=8,
+)
+TEXTS = [
+    "A great film, I loved it.",
+    "Boring &amp; bad.<br />Terrible plot",
+    "great great great acting fun",
+    "zyzzyva quux never seen words",
+    "",
+    " ".join(["loved the great acting"] * 12),  # longer than the 24 ids: truncated
+]
+# Runs in a fresh interpreter: plain Keras only. `sys.modules["seqnet"] = None` makes any
+# import of seqnet fail even where it is installed (nox installs it editable, onto every path).
+PLAIN_KERAS_SCRIPT = """
+import json, sys
+import numpy as np
+sys.modules["seqnet"] = None
+try:
+    import seqnet
+except ImportError:
+    pass
+else:
+    raise SystemExit("seqnet was importable")
+import keras
+model = keras.saving.load_model(sys.argv[1])
+ids = np.load(sys.argv[2])
+print(json.dumps(np.asarray(model.predict_on_batch(ids))[:, 0].tolist()))
+"""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A run folder trained for one epoch on the tiny aclImdb look-alike."""
+    folder = tmp_path_factory.mktemp("portable-run")
+    archive = write_tiny_archive(folder / "aclImdb_v1.tar.gz")
+    config = TrainConfig(data=str(archive), epochs=1, batch_size=4, seed=5, model=TINY)
+    train_and_evaluate(config, folder / "run", verbose=0)
+    return folder / "run"
+
+
+def _plain_keras_probabilities(model_path: Path, token_ids: np.ndarray, tmp_path: Path):
+    """Probabilities from ``model_path`` computed by a Python that cannot import seqnet.
+
+    Isolated mode (-I) drops PYTHONPATH and the script's folder from the path; the working
+    directory lies outside the checkout and SEQNET_DEV_ROOT names an empty folder, so the
+    development shim finds no seqnet either.
+    """
+    empty = tmp_path / "no-seqnet"
+    empty.mkdir()
+    np.save(tmp_path / "ids.npy", token_ids)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            PLAIN_KERAS_SCRIPT,
+            str(model_path),
+            str(tmp_path / "ids.npy"),
+        ],
+        cwd=empty,
+        env={**os.environ, "SEQNET_DEV_ROOT": str(empty)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return np.array(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def test_model_file_names_no_seqnet_code(workdir):
+    with zipfile.ZipFile(workdir / MODEL_FILE) as archive:
+        config = archive.read("config.json").decode()
+    assert "seqnet" not in config  # no registered seqnet class, so no seqnet import
+    assert not json.loads(config).get("compile_config")  # no optimizer either
+
+
+def test_plain_keras_loads_the_run_without_seqnet(workdir, tmp_path):
+    classifier = Classifier.load(workdir)
+    token_ids = classifier.vocabulary.encode_batch(TEXTS, TINY.sequence_length)
+    expected = classifier.predict_token_ids(token_ids)
+
+    got = _plain_keras_probabilities(workdir / MODEL_FILE, token_ids, tmp_path)
+
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def _seqnet_01_model(config: ModelConfig) -> keras.Model:
+    """The network as seqnet 0.1 saved it: the fused training layer, a sigmoid, Adam."""
+    token_ids = keras.Input(shape=(config.sequence_length,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(config.vocabulary_size, config.embedding_dim, name="embedding")(
+        token_ids
+    )
+    x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
+    x = MaxPooledConv1D(
+        config.filters,
+        config.kernel_size,
+        activation="relu",
+        data_format="channels_last",
+        name="convolution",
+    )(x)
+    x = keras.layers.Dense(config.hidden_units, activation="relu", name="hidden")(x)
+    x = keras.layers.Dropout(config.dropout_rate, name="hidden_dropout")(x)
+    output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    model = keras.Model(token_ids, output, name="imdb_cnn")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    model.optimizer.build(model.trainable_variables)  # saved with its moments, as after training
+    return model
+
+
+def _add_retired_matmul_option(path: Path) -> None:
+    """Rewrite a .keras file so its MaxPooledConv1D config carries 0.1's ``"matmul": false``."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "MaxPooledConv1D":
+            layer["config"]["matmul"] = False
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_runs_written_by_seqnet_01_still_load(tmp_path):
+    model = _seqnet_01_model(TINY)
+    run = tmp_path / "run-0.1"
+    run.mkdir()
+    model.save(run / MODEL_FILE)
+    _add_retired_matmul_option(run / MODEL_FILE)
+    vocabulary = Vocabulary.from_texts(TEXTS, num_words=TINY.vocabulary_size)
+    vocabulary.save(run / VOCABULARY_FILE)
+
+    classifier = Classifier.load(run)
+
+    token_ids = vocabulary.encode_batch(TEXTS, TINY.sequence_length)
+    expected = np.asarray(model.predict_on_batch(token_ids))[:, 0]
+    np.testing.assert_allclose(classifier.predict_probabilities(TEXTS), expected, atol=1e-6)
+    assert isinstance(classifier.model.get_layer("convolution"), MaxPooledConv1D)
