@@ -25,6 +25,7 @@ from typing import BinaryIO
 import keras
 import numpy as np
 
+from seqnet import archive, corpus
 from seqnet.config import OOV_ID, RESERVED_IDS, START_ID
 from seqnet.files import write_atomically
 from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad, tokenize
@@ -222,23 +223,79 @@ def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Im
             f"Use {SOURCES_HELP}."
         )
     reviews = _decode_reviews(records, str(path))
-    tokens = {split: _tokenize_all(texts, split, verbose) for split, (texts, _) in reviews.items()}
-    vocabulary = Vocabulary.from_token_lists(tokens["train"], num_words)  # train split only
+    texts = {split: split_texts for split, (split_texts, _) in reviews.items()}
+    vocabulary, encoded = _encode_splits(texts, num_words, maxlen, verbose)
     arrays = {}
     shuffler = np.random.default_rng(SHUFFLE_SEED)
     for split, (_, labels) in reviews.items():
-        # Padding keeps a review's last maxlen ids, so only its last maxlen tokens are looked up.
-        x = pad([vocabulary.encode_tokens(review[-maxlen:]) for review in tokens[split]], maxlen)
-        order = shuffler.permutation(len(x))
-        arrays[split] = (x[order], np.asarray(labels, dtype=np.int32)[order])
+        order = shuffler.permutation(len(encoded[split]))
+        arrays[split] = (encoded[split][order], np.asarray(labels, dtype=np.int32)[order])
     return ImdbDataset(*arrays["train"], *arrays["test"], vocabulary=vocabulary, source=str(path))
+
+
+def _encode_splits(
+    texts: dict[str, list[str]], num_words: int, maxlen: int, verbose: bool
+) -> tuple[Vocabulary, dict[str, np.ndarray]]:
+    """The train split's vocabulary and every split padded and encoded through it.
+
+    NumPy does the per-token work ([`seqnet.corpus`][seqnet.corpus]); the ids are those of
+    [`_encode_splits_reference`][seqnet.data._encode_splits_reference], which runs instead in
+    the one case the fast path cannot vouch for (two long words sharing a 64-bit hash).
+    """
+    if verbose:
+        print("Tokenizing the train split and the test split")
+    try:
+        return corpus.encode_splits(texts, num_words, maxlen)
+    except corpus.HashCollision:
+        return _encode_splits_reference(texts, num_words, maxlen, verbose)
+
+
+def _encode_splits_reference(
+    texts: dict[str, list[str]], num_words: int, maxlen: int, verbose: bool
+) -> tuple[Vocabulary, dict[str, np.ndarray]]:
+    """[`_encode_splits`][seqnet.data._encode_splits] with Python's ``re``, review by review."""
+    tokens = {
+        split: _tokenize_all(split_texts, split, verbose) for split, split_texts in texts.items()
+    }
+    vocabulary = Vocabulary.from_token_lists(tokens["train"], num_words)  # train split only
+    # Padding keeps a review's last maxlen ids, so only its last maxlen tokens are looked up.
+    encoded = {
+        split: pad([vocabulary.encode_tokens(review[-maxlen:]) for review in reviews], maxlen)
+        for split, reviews in tokens.items()
+    }
+    return vocabulary, encoded
 
 
 Review = tuple[str, int, str, bytes]  # (split, label, file name, raw bytes)
 
 
 def _archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
-    """Stream reviews straight out of the .tar.gz: one pass, nothing written to disk."""
+    """Reviews of a .tar.gz, read in memory; nothing is written to disk, links are skipped.
+
+    A plain gzip tar is decompressed in one call and indexed by [`seqnet.archive`]
+    [seqnet.archive]; anything else (or anything unusual) is streamed by tarfile.
+    """
+    data = archive.inflate(path)
+    found = archive.members(data) if data is not None else None
+    if found is None:
+        yield from _stream_archive_reviews(path, verbose)
+        return
+    links = 0
+    for member in found:
+        match = _REVIEW_PATH.match(member.name)
+        if match is None:
+            continue
+        if not member.is_file:
+            links += 1
+            continue
+        _check_review_size(member.name, member.size, path)
+        content = data[member.offset : member.offset + member.size]
+        yield match[1], LABELS[match[2]], match[3], content
+    _warn_links(links, path)
+
+
+def _stream_archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
+    """Stream reviews straight out of the archive with tarfile: one pass, bounded memory."""
     progress = keras.utils.Progbar(path.stat().st_size, verbose=int(verbose), unit_name="byte")
     links = reviews = 0
     try:
