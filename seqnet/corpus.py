@@ -5,13 +5,18 @@ one string per token: right for one review, but about 5 s for the 12 million tok
 Here the cleaned reviews are joined into one UTF-8 buffer and the matches of ``text._TOKEN`` are
 found as (start, end) offsets by array operations. A word is keyed by its bytes packed into a
 uint64 (longer words by a 64-bit hash, checked for collisions), counted with ``np.unique`` and
-looked up with ``np.searchsorted``. The ids are those of the reference, id for id: the tests
-compare both on tricky text, and the rare hash collision falls back to the reference.
+looked up in a vectorized hash table. The work goes in blocks of a few thousand reviews, on
+two threads (NumPy releases the GIL): small blocks keep every temporary array in memory that
+is already mapped, where whole-corpus arrays spent more time in page faults than computing.
+The ids are the reference's, id for id: the tests compare both on tricky text, and a hash
+collision (never seen; about 1 in 10^10 for IMDB's vocabulary) falls back to the reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,11 +24,10 @@ import numpy as np
 from seqnet.config import OOV_ID, RESERVED_IDS, START_ID
 from seqnet.text import Vocabulary, clean_text
 
+BLOCK_TEXTS = 2000  # reviews per block: a few MB of text and tokens, cache-friendly
 _APOSTROPHE = ord("'")
 # 1 for the bytes of [a-z0-9], the characters words are made of; 0 for everything else.
-_WORD_BYTES = bytes(
-    int(chr(b).isascii() and chr(b).isalnum() and not chr(b).isupper()) for b in range(256)
-)
+_WORD_BYTES = bytes(int(chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789") for b in range(256))
 # Masks keeping the first n bytes of a little-endian uint64, for n = 0..8.
 _MASKS = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
 _LONG = np.uint64(1 << 63)  # set in hashed keys; packed ASCII never sets it
@@ -31,52 +35,77 @@ _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 class HashCollision(Exception):
-    """Two different long words got the same 64-bit key (astronomically rare)."""
+    """Two different long words got the same 64-bit key."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Cleaned texts as one buffer: each text's UTF-8 after a newline, then 8 zero bytes.
+
+    Attributes:
+        joined: The buffer as bytes.
+        buffer: The same memory as uint8.
+        separators: Offset of the newline before each text, and of the final newline.
+    """
+
+    joined: bytes
+    buffer: np.ndarray
+    separators: np.ndarray
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> Corpus:
+        """Clean and join ``texts`` (``clean_text``, then UTF-8)."""
+        # Surrogates (never in decoded files, possible in str) pass as non-ASCII bytes: no token.
+        pieces = [clean_text(text).encode("utf-8", "surrogatepass") for text in texts]
+        joined = b"\n" + b"\n".join(pieces) + b"\n" + bytes(8)
+        separators = np.cumsum([0] + [len(piece) + 1 for piece in pieces], dtype=np.int64)
+        return cls(joined, np.frombuffer(joined, dtype=np.uint8), separators)
+
+    def __len__(self) -> int:
+        return len(self.separators) - 1
+
+    def spell(self, starts: Iterable[int], lengths: Iterable[int]) -> list[str]:
+        """The words at ``starts`` with ``lengths``."""
+        raw = self.joined
+        return [raw[s : s + n].decode("ascii") for s, n in zip(starts, lengths, strict=True)]
 
 
 @dataclass(frozen=True)
 class Tokens:
-    """Every token of a list of texts, as spans of one buffer.
+    """The tokens of texts ``first`` to ``first + len(per_text)`` of a corpus, in order.
 
     Attributes:
-        buffer: The cleaned texts as UTF-8, each after a newline, then 8 zero bytes.
-        starts: Offset of each token's first byte, in text order.
-        ends: Offset just past each token's last byte.
+        first: Index of the first text.
+        starts: Offset of each token's first byte in the corpus buffer.
+        lengths: Bytes in each token.
         per_text: How many tokens each text has.
+        keys: One uint64 per token, equal exactly when the words are equal: a word of up to 8
+            bytes is its bytes, little-endian; a longer one a hash with the top bit set.
     """
 
-    buffer: np.ndarray
+    first: int
     starts: np.ndarray
-    ends: np.ndarray
+    lengths: np.ndarray
     per_text: np.ndarray
+    keys: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def words(self, indices: np.ndarray) -> list[str]:
-        """The tokens at ``indices`` as strings."""
-        raw = self.buffer
-        return [
-            raw[start:end].tobytes().decode("ascii")
-            for start, end in zip(
-                self.starts[indices].tolist(), self.ends[indices].tolist(), strict=True
-            )
-        ]
+    def words(self, corpus: Corpus) -> list[str]:
+        """The tokens as strings, as ``text.tokenize`` gives them."""
+        return corpus.spell(self.starts.tolist(), self.lengths.tolist())
 
 
-def find_tokens(texts: Sequence[str]) -> Tokens:
-    """Clean and tokenize ``texts`` exactly as ``[tokenize(text) for text in texts]`` would."""
-    # Surrogates (never in decoded files, possible in str) pass as non-ASCII bytes: no token.
-    pieces = [clean_text(text).encode("utf-8", "surrogatepass") for text in texts]
-    joined = b"\n" + b"\n".join(pieces) + b"\n" + bytes(8)
-    buffer = np.frombuffer(joined, dtype=np.uint8)
-    word = np.frombuffer(joined.translate(_WORD_BYTES), dtype=np.bool_)
-    # The buffer starts and ends outside a word, so run edges alternate start, end, start...
-    edges = np.flatnonzero(word[1:] != word[:-1]) + 1
-    starts, ends = _join_apostrophes(buffer, edges[0::2], edges[1::2])
-    text_ends = np.cumsum([len(piece) + 1 for piece in pieces], dtype=np.int64)
-    per_text = np.diff(np.searchsorted(starts, text_ends), prepend=0)
-    return Tokens(buffer, starts, ends, per_text)
+def find_tokens(corpus: Corpus, first: int = 0, stop: int | None = None) -> Tokens:
+    """Tokenize texts ``first`` to ``stop`` exactly as ``text.tokenize`` would."""
+    stop = len(corpus) if stop is None else stop
+    low, high = int(corpus.separators[first]), int(corpus.separators[stop]) + 1
+    word = np.frombuffer(corpus.joined[low:high].translate(_WORD_BYTES), dtype=np.bool_)
+    # The block starts and ends with a newline, so run edges alternate start, end, start...
+    edges = np.flatnonzero(word[1:] != word[:-1]) + (low + 1)
+    starts, ends = _join_apostrophes(corpus.buffer, edges[0::2], edges[1::2])
+    text_ends = np.searchsorted(starts, corpus.separators[first + 1 : stop + 1])
+    lengths = ends - starts
+    keys = _keys(corpus.buffer, starts, lengths)
+    return Tokens(first, starts, lengths, np.diff(text_ends, prepend=0), keys)
 
 
 def _is_letter(values: np.ndarray) -> np.ndarray:
@@ -91,8 +120,8 @@ def _join_apostrophes(
     An apostrophe joins when a letter follows it; after one, only letters continue the token,
     so a digit there ends it and starts the next ("a'b9" gives "a'b" and "9").
     """
-    gaps = np.flatnonzero((buffer[ends[:-1]] == _APOSTROPHE) & (starts[1:] == ends[:-1] + 1))
-    gaps = gaps[_is_letter(buffer[starts[gaps + 1]])]
+    gaps = np.flatnonzero(buffer[ends[:-1]] == _APOSTROPHE)
+    gaps = gaps[(starts[gaps + 1] == ends[gaps] + 1) & _is_letter(buffer[ends[gaps] + 1])]
     if not gaps.size:
         return starts, ends
     after = _skip_letters(buffer, starts[gaps + 1])
@@ -114,56 +143,22 @@ def _skip_letters(buffer: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return positions
 
 
-@dataclass(frozen=True)
-class Keys:
-    """One uint64 per token, equal exactly when the words are equal.
-
-    Attributes:
-        values: A word of up to 8 bytes is its bytes, little-endian; a longer one a hash of its
-            8-byte chunks with the top bit set (ASCII never sets it).
-        long_keys: The distinct hashed keys, sorted.
-        long_tokens: For each of ``long_keys``, the index of one token with that key.
-    """
-
-    values: np.ndarray
-    long_keys: np.ndarray
-    long_tokens: np.ndarray
-
-    def words(self, tokens: Tokens, keys: np.ndarray) -> list[str]:
-        """The words whose keys are ``keys`` (each the key of some token)."""
-        keys = np.asarray(keys, dtype="<u8")
-        hashed = (keys & _LONG) != 0
-        spelled = keys.view("S8").tolist()  # NumPy drops the zero bytes of short words
-        long_words = tokens.words(self.long_tokens[np.searchsorted(self.long_keys, keys[hashed])])
-        long_iter = iter(long_words)
-        return [
-            next(long_iter) if h else b.decode("ascii")
-            for h, b in zip(hashed, spelled, strict=True)
-        ]
-
-
-def token_keys(tokens: Tokens) -> Keys:
-    """Key every token by its word; see [`Keys`][seqnet.corpus.Keys].
-
-    Raises:
-        HashCollision: If two different long words share a hash.
-    """
-    lengths = tokens.ends - tokens.starts
-    chunks = _chunk_view(tokens.buffer)
-    values = _chunk(chunks, tokens.starts, lengths)
+def _keys(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Pack each word of up to 8 bytes into a uint64; hash longer ones 8 bytes at a time."""
+    chunks = _chunk_view(buffer)
+    keys = _chunk(chunks, starts, lengths)
     long = np.flatnonzero(lengths > 8)
-    hashes = _scramble(values[long])  # else two chunks would hash by their xor alone
+    hashes = _scramble(keys[long])  # scrambled first, else two chunks would hash as their xor
     active = np.arange(len(long))
     offset = 8
     while active.size:
         at = long[active]
-        chunk = _chunk(chunks, tokens.starts[at] + offset, lengths[at] - offset)
+        chunk = _chunk(chunks, starts[at] + offset, lengths[at] - offset)
         hashes[active] = _scramble(hashes[active] ^ chunk)
         offset += 8
         active = active[lengths[at] > offset]
-    values[long] = hashes | _LONG
-    long_keys, long_tokens = _check_long_keys(chunks, tokens.starts, lengths, values, long)
-    return Keys(values, long_keys, long_tokens)
+    keys[long] = hashes | _LONG
+    return keys
 
 
 def _scramble(values: np.ndarray) -> np.ndarray:
@@ -182,105 +177,137 @@ def _chunk(chunks: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.nd
     return chunks[starts] & _MASKS[np.minimum(lengths, 8)]
 
 
-def _check_long_keys(chunks, starts, lengths, values, long) -> tuple[np.ndarray, np.ndarray]:
-    """Compare each long token with one token of the same key, chunk by chunk.
+@dataclass(frozen=True)
+class LongWords:
+    """Every distinct long (hashed) key, sorted, with where one token of it is spelled."""
 
-    Returns:
-        The distinct long keys, sorted, and one token index for each.
+    keys: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
 
-    Raises:
-        HashCollision: If a token differs from the one it was compared with.
-    """
-    order = long[np.argsort(values[long])]  # not stable: any token of a key will do
-    ordered = values[order]
-    is_head = np.ones(len(ordered), dtype=bool)
-    is_head[1:] = ordered[1:] != ordered[:-1]
-    heads = np.flatnonzero(is_head)
-    same_as = order[heads][np.cumsum(is_head) - 1]  # the head token of each token's key
-    equal = lengths[same_as] == lengths[order]
+    @classmethod
+    def checked(cls, corpus: Corpus, blocks: Sequence[Tokens]) -> LongWords:
+        """Group the long tokens of ``blocks`` by key, checking each equals its group's first.
+
+        Raises:
+            HashCollision: If two different words share a key.
+        """
+        long = [np.flatnonzero(block.lengths > 8) for block in blocks]
+        keys, starts, lengths = (
+            _concatenate([getattr(b, field)[i] for b, i in zip(blocks, long, strict=True)])
+            for field in ("keys", "starts", "lengths")
+        )
+        order = np.argsort(keys)  # not stable: any token of a key can stand for it
+        keys, starts, lengths = keys[order], starts[order], lengths[order]
+        is_head = np.ones(len(keys), dtype=bool)
+        is_head[1:] = keys[1:] != keys[:-1]
+        heads = np.flatnonzero(is_head)
+        head_of = heads[np.cumsum(is_head) - 1]
+        if not _same_words(corpus, starts, starts[head_of], lengths, lengths[head_of]):
+            raise HashCollision("two different words share a 64-bit key")
+        return cls(keys[heads], starts[heads], lengths[heads])
+
+    def spell(self, corpus: Corpus, keys: np.ndarray) -> list[str]:
+        """The words of ``keys``, each a key of some token (short words unpack themselves)."""
+        keys = np.asarray(keys, dtype="<u8")
+        hashed = (keys & _LONG) != 0
+        at = np.searchsorted(self.keys, keys[hashed])
+        long = iter(corpus.spell(self.starts[at].tolist(), self.lengths[at].tolist()))
+        packed = keys.view("S8").tolist()  # NumPy drops the zero bytes of short words
+        return [next(long) if h else p.decode("ascii") for h, p in zip(hashed, packed, strict=True)]
+
+
+def _same_words(corpus: Corpus, starts, other_starts, lengths, other_lengths) -> bool:
+    """Whether each word equals the other word, compared 8 bytes at a time."""
+    chunks = _chunk_view(corpus.buffer)
+    equal = lengths == other_lengths
     active = np.flatnonzero(equal)
     offset = 0
     while active.size:
-        mine, theirs = order[active], same_as[active]
-        left = lengths[mine] - offset
-        equal[active] = _chunk(chunks, starts[mine] + offset, left) == _chunk(
-            chunks, starts[theirs] + offset, left
-        )
+        left = lengths[active] - offset
+        mine = _chunk(chunks, starts[active] + offset, left)
+        equal[active] = mine == _chunk(chunks, other_starts[active] + offset, left)
         offset += 8
         active = active[equal[active] & (left > 8)]
-    if not equal.all():
-        raise HashCollision("two different words share a 64-bit key")
-    return ordered[heads], order[heads]
+    return bool(equal.all())
 
 
-def rank_words(tokens: Tokens, keys: Keys, count: int, upto: int) -> tuple[list[str], np.ndarray]:
-    """The ``count`` commonest words among the first ``upto`` tokens, and their keys.
+def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+
+def rank_words(
+    corpus: Corpus, blocks: Sequence[Tokens], long_words: LongWords, count: int
+) -> tuple[list[str], np.ndarray]:
+    """The ``count`` commonest words of ``blocks`` and their keys, most common first.
 
     Ties are broken alphabetically, as [`Vocabulary`][seqnet.text.Vocabulary] ranks words.
     """
-    unique, counts = np.unique(keys.values[:upto], return_counts=True)
+    parts = [np.unique(block.keys, return_counts=True) for block in blocks]
+    unique, inverse = np.unique(_concatenate([keys for keys, _ in parts]), return_inverse=True)
+    counts = np.bincount(inverse, weights=_concatenate([c for _, c in parts]), minlength=1)
+    counts = counts[: len(unique)].astype(np.int64)
     if len(unique) > count:  # only words at least as common as the count-th can rank
         threshold = np.partition(counts, len(counts) - count)[len(counts) - count]
         chosen = counts >= threshold
         unique, counts = unique[chosen], counts[chosen]
-    words = keys.words(tokens, unique)
+    words = long_words.spell(corpus, unique)
     ranked = sorted(zip((-counts).tolist(), words, unique.tolist(), strict=True))[:count]
     return [word for _, word, _ in ranked], np.array([key for *_, key in ranked], np.uint64)
 
 
-def encode(tokens: Tokens, keys: Keys, vocabulary_keys: np.ndarray, maxlen: int) -> np.ndarray:
-    """Pad and encode every text like ``pad([vocabulary.encode(text) ...], maxlen)``.
+def encode(tokens: Tokens, table: KeyTable, maxlen: int, out: np.ndarray) -> None:
+    """Encode and pad the texts of ``tokens`` into ``out``, as ``Vocabulary.encode_batch``.
 
     Args:
         tokens: The texts' tokens.
-        keys: Their [`token_keys`][seqnet.corpus.token_keys].
-        vocabulary_keys: The keys of the vocabulary's words, in id order.
-        maxlen: Columns of the result.
-
-    Returns:
-        int32 array ``(texts, maxlen)``: the start id then each text's ids, zeros in front,
-        truncated in front to ``maxlen`` columns.
+        table: The vocabulary's ids.
+        maxlen: Columns of ``out``.
+        out: int32 zeros of shape ``(len(tokens.per_text), maxlen)``: filled with the start id
+            then each text's ids, truncated in front to ``maxlen`` columns.
     """
     per_text = tokens.per_text
-    rows = len(per_text)
-    x = np.zeros((rows, maxlen), dtype=np.int32)
     short = np.flatnonzero(per_text < maxlen)
-    x[short, maxlen - 1 - per_text[short]] = START_ID
+    out[short, maxlen - 1 - per_text[short]] = START_ID
     # Token t of row r lands in column maxlen - from_end, from_end = 1 for r's last token.
     text_end = np.cumsum(per_text)
-    from_end = np.repeat(text_end, per_text) - np.arange(len(tokens))
+    from_end = np.repeat(text_end, per_text) - np.arange(len(tokens.keys))
     window = np.flatnonzero(from_end <= maxlen)
-    row_end = np.repeat(np.arange(1, rows + 1) * maxlen, per_text)
-    x.ravel()[row_end[window] - from_end[window]] = _lookup(keys.values[window], vocabulary_keys)
-    return x
+    row_end = np.repeat(np.arange(1, len(per_text) + 1) * maxlen, per_text)
+    out.ravel()[row_end[window] - from_end[window]] = table.lookup(tokens.keys[window])
 
 
-def _lookup(keys: np.ndarray, vocabulary_keys: np.ndarray) -> np.ndarray:
-    """Ids of ``keys``: ``vocabulary_keys[i]`` has id ``i + 4``; any other key gets OOV_ID.
+class KeyTable:
+    """Word key -> id: ``keys[i]`` gets id ``i + 4``, any other key the out-of-vocabulary id.
 
-    A hash table with linear probing, probed for all keys at once: a quarter full, so almost
-    every key is settled by its first slot (``np.searchsorted`` is 4x slower here).
+    A hash table with linear probing, probed for all keys at once; a quarter full, so almost
+    every key is settled by its first slot (``np.searchsorted`` was 4x slower).
     """
-    bits = max(4, (4 * len(vocabulary_keys)).bit_length())
-    shift = np.uint64(64 - bits)
-    # Probing runs past the last slot instead of wrapping, into room for every key.
-    table = np.zeros((1 << bits) + len(vocabulary_keys) + 1, dtype=np.uint64)  # 0: empty
-    ids = np.full(len(table), OOV_ID, dtype=np.int32)
-    home = (_scramble(vocabulary_keys) >> shift).tolist()
-    for word_id, (key, slot) in enumerate(zip(vocabulary_keys.tolist(), home, strict=True)):
-        while table[slot]:
-            slot += 1
-        table[slot], ids[slot] = key, word_id + RESERVED_IDS + 1
-    slots = (_scramble(keys) >> shift).astype(np.intp)
-    found = table[slots]
-    result = ids[slots]  # right where the slot holds the key, or is empty (OOV_ID)
-    pending = np.flatnonzero((found != keys) & (found != 0))
-    while pending.size:  # slot taken by another key: try the next one
-        slots[pending] += 1
-        found = table[slots[pending]]
-        result[pending] = ids[slots[pending]]
-        pending = pending[(found != keys[pending]) & (found != 0)]
-    return result
+
+    def __init__(self, keys: np.ndarray) -> None:
+        bits = max(4, (4 * len(keys)).bit_length())
+        self._shift = np.uint64(64 - bits)
+        # Probing runs on past the last slot instead of wrapping, into room for every key.
+        self._keys = np.zeros((1 << bits) + len(keys) + 1, dtype=np.uint64)  # 0: empty
+        self._ids = np.full(len(self._keys), OOV_ID, dtype=np.int32)
+        homes = (_scramble(np.asarray(keys, np.uint64)) >> self._shift).tolist()
+        for word_id, (key, slot) in enumerate(zip(keys.tolist(), homes, strict=True)):
+            while self._keys[slot]:
+                slot += 1
+            self._keys[slot], self._ids[slot] = key, word_id + RESERVED_IDS + 1
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The int32 id of every key."""
+        slots = (_scramble(keys) >> self._shift).astype(np.intp)
+        found = self._keys[slots]
+        ids = self._ids[slots]  # right where the slot holds the key, or is empty (OOV_ID)
+        pending = np.flatnonzero((found != keys) & (found != 0))
+        while pending.size:  # the slot holds another key: try the next one
+            slots[pending] += 1
+            found = self._keys[slots[pending]]
+            ids[pending] = self._ids[slots[pending]]
+            pending = pending[(found != keys[pending]) & (found != 0)]
+        return ids
 
 
 def encode_splits(
@@ -295,11 +322,28 @@ def encode_splits(
         HashCollision: If two different long words share a hash; use the reference then.
     """
     names = ["train", *(name for name in texts if name != "train")]
-    tokens = find_tokens([text for name in names for text in texts[name]])
-    keys = token_keys(tokens)
-    train_tokens = int(tokens.per_text[: len(texts["train"])].sum())
-    words, word_keys = rank_words(tokens, keys, num_words - RESERVED_IDS - 1, train_tokens)
-    x = encode(tokens, keys, word_keys, maxlen)
-    bounds = np.cumsum([0, *(len(texts[name]) for name in names)])
+    corpus = Corpus.of(text for name in names for text in texts[name])
+    bounds = np.cumsum([0, *(len(texts[name]) for name in names)]).tolist()
+    spans = [
+        (first, min(first + BLOCK_TEXTS, stop))
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
+        for first in range(start, stop, BLOCK_TEXTS)
+    ]
+    blocks = _parallel(lambda span: find_tokens(corpus, *span), spans)
+    long_words = LongWords.checked(corpus, blocks)
+    train = [block for block in blocks if block.first < bounds[1]]
+    words, word_keys = rank_words(corpus, train, long_words, num_words - RESERVED_IDS - 1)
+    table = KeyTable(word_keys)
+    x = np.zeros((len(corpus), maxlen), dtype=np.int32)
+    _parallel(lambda b: encode(b, table, maxlen, x[b.first : b.first + len(b.per_text)]), blocks)
     encoded = {name: x[bounds[i] : bounds[i + 1]] for i, name in enumerate(names)}
     return Vocabulary(words=tuple(words), num_words=num_words), encoded
+
+
+def _parallel(function: Callable, items: Sequence) -> list:
+    """``[function(item) for item in items]`` on up to two threads (NumPy releases the GIL)."""
+    workers = min(2, os.cpu_count() or 1, len(items))
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))
