@@ -58,12 +58,16 @@ def members(data: bytes) -> list[Member] | None:
         header = data[offset : offset + BLOCK]
         if header == _ZERO_BLOCK:  # the end-of-archive marker; tarfile stops here too
             break
-        member = _parse_header(header, offset + BLOCK)
+        try:
+            member = _parse_header(header, offset + BLOCK)
+            checksum = _octal(header[148:156])
+        except ValueError:
+            return None
         if member is None:
             return None
         found.append(member)
         header_offsets.append(offset)
-        checksums.append(tarfile.nti(header[148:156]))
+        checksums.append(checksum)
         # Like tarfile, only files have data blocks; a folder's size field is ignored.
         offset += BLOCK + (-(-member.size // BLOCK) * BLOCK if member.is_file else 0)
     else:
@@ -78,14 +82,22 @@ def _parse_header(header: bytes, data_offset: int) -> Member | None:
     if kind not in (*_REGULAR, tarfile.DIRTYPE) or header[345] != 0:  # 345: ustar name prefix
         return None
     try:
-        size = tarfile.nti(header[124:136])
-    except tarfile.HeaderError:
+        size = _octal(header[124:136])
+    except (ValueError, tarfile.HeaderError):
         return None
-    name = tarfile.nts(header[:100], tarfile.ENCODING, "surrogateescape")
+    name = header[:100].split(b"\0", 1)[0].decode(tarfile.ENCODING, "surrogateescape")
     if size < 0 or (kind == tarfile.AREGTYPE and name.endswith("/")):  # old-style folder
         return None
     is_file = kind in _REGULAR
     return Member(name if is_file else name.rstrip("/"), is_file, data_offset, size)
+
+
+def _octal(field: bytes) -> int:
+    """``tarfile.nti`` without its per-call overhead; raises ValueError where it would fail."""
+    if field[0] & 0x80:  # base-256, for sizes of 8 GiB and more
+        return tarfile.nti(field)
+    # int() of bytes strips only ASCII whitespace, so it is, if anything, stricter than nti.
+    return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
 
 
 def _checksums_match(data: bytes, header_offsets: list[int], checksums: list[int]) -> bool:

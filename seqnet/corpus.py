@@ -24,7 +24,7 @@ import numpy as np
 from seqnet.config import OOV_ID, RESERVED_IDS, START_ID
 from seqnet.text import Vocabulary, clean_text
 
-BLOCK_TEXTS = 2000  # reviews per block: a few MB of text and tokens, cache-friendly
+BLOCK_TEXTS = 1000  # reviews per block: about 1.3 MB of text, 230,000 tokens
 _APOSTROPHE = ord("'")
 # 1 for the bytes of [a-z0-9], the characters words are made of; 0 for everything else.
 _WORD_BYTES = bytes(int(chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789") for b in range(256))
