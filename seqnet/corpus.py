@@ -81,6 +81,7 @@ class Tokens:
         per_text: How many tokens each text has.
         keys: One uint64 per token, equal exactly when the words are equal: a word of up to 8
             bytes is its bytes, little-endian; a longer one a hash with the top bit set.
+        long_words: The distinct hashed words, checked for collisions.
     """
 
     first: int
@@ -88,6 +89,7 @@ class Tokens:
     lengths: np.ndarray
     per_text: np.ndarray
     keys: np.ndarray
+    long_words: LongWords
 
     def words(self, corpus: Corpus) -> list[str]:
         """The tokens as strings, as ``text.tokenize`` gives them."""
@@ -105,7 +107,9 @@ def find_tokens(corpus: Corpus, first: int = 0, stop: int | None = None) -> Toke
     text_ends = np.searchsorted(starts, corpus.separators[first + 1 : stop + 1])
     lengths = ends - starts
     keys = _keys(corpus.buffer, starts, lengths)
-    return Tokens(first, starts, lengths, np.diff(text_ends, prepend=0), keys)
+    long = np.flatnonzero(lengths > 8)
+    long_words = LongWords.checked(corpus, keys[long], starts[long], lengths[long])
+    return Tokens(first, starts, lengths, np.diff(text_ends, prepend=0), keys, long_words)
 
 
 def _is_letter(values: np.ndarray) -> np.ndarray:
@@ -186,18 +190,13 @@ class LongWords:
     lengths: np.ndarray
 
     @classmethod
-    def checked(cls, corpus: Corpus, blocks: Sequence[Tokens]) -> LongWords:
-        """Group the long tokens of ``blocks`` by key, checking each equals its group's first.
+    def checked(cls, corpus: Corpus, keys, starts, lengths) -> LongWords:
+        """Group words by key, checking that each equals the first word of its group.
 
         Raises:
             HashCollision: If two different words share a key.
         """
-        long = [np.flatnonzero(block.lengths > 8) for block in blocks]
-        keys, starts, lengths = (
-            _concatenate([getattr(b, field)[i] for b, i in zip(blocks, long, strict=True)])
-            for field in ("keys", "starts", "lengths")
-        )
-        order = np.argsort(keys)  # not stable: any token of a key can stand for it
+        order = np.argsort(keys)  # not stable: any word of a key can stand for it
         keys, starts, lengths = keys[order], starts[order], lengths[order]
         is_head = np.ones(len(keys), dtype=bool)
         is_head[1:] = keys[1:] != keys[:-1]
@@ -206,6 +205,16 @@ class LongWords:
         if not _same_words(corpus, starts, starts[head_of], lengths, lengths[head_of]):
             raise HashCollision("two different words share a 64-bit key")
         return cls(keys[heads], starts[heads], lengths[heads])
+
+    @classmethod
+    def merged(cls, corpus: Corpus, parts: Sequence[LongWords]) -> LongWords:
+        """The long words of all ``parts``, checked across them.
+
+        Each block checks its own tokens where they lie close together in memory; across
+        blocks only one word per key and block is compared.
+        """
+        fields = ("keys", "starts", "lengths")
+        return cls.checked(corpus, *(_concatenate([getattr(p, f) for p in parts]) for f in fields))
 
     def spell(self, corpus: Corpus, keys: np.ndarray) -> list[str]:
         """The words of ``keys``, each a key of some token (short words unpack themselves)."""
@@ -330,7 +339,7 @@ def encode_splits(
         for first in range(start, stop, BLOCK_TEXTS)
     ]
     blocks = _parallel(lambda span: find_tokens(corpus, *span), spans)
-    long_words = LongWords.checked(corpus, blocks)
+    long_words = LongWords.merged(corpus, [block.long_words for block in blocks])
     train = [block for block in blocks if block.first < bounds[1]]
     words, word_keys = rank_words(corpus, train, long_words, num_words - RESERVED_IDS - 1)
     table = KeyTable(word_keys)
