@@ -239,8 +239,8 @@ def _encode_splits(
     """The train split's vocabulary and every split padded and encoded through it.
 
     NumPy does the per-token work ([`seqnet.corpus`][seqnet.corpus]); the ids are those of
-    [`_encode_splits_reference`][seqnet.data._encode_splits_reference], which runs instead in
-    the one case the fast path cannot vouch for (two long words sharing a 64-bit hash).
+    ``_encode_splits_reference``, which runs instead in the one case the fast path cannot
+    vouch for (two long words sharing a 64-bit hash).
     """
     if verbose:
         print("Tokenizing the train split and the test split")
@@ -253,7 +253,7 @@ def _encode_splits(
 def _encode_splits_reference(
     texts: dict[str, list[str]], num_words: int, maxlen: int, verbose: bool
 ) -> tuple[Vocabulary, dict[str, np.ndarray]]:
-    """[`_encode_splits`][seqnet.data._encode_splits] with Python's ``re``, review by review."""
+    """``_encode_splits`` with Python's ``re``, review by review: the reference for the ids."""
     tokens = {
         split: _tokenize_all(split_texts, split, verbose) for split, split_texts in texts.items()
     }
@@ -272,8 +272,8 @@ Review = tuple[str, int, str, bytes]  # (split, label, file name, raw bytes)
 def _archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
     """Reviews of a .tar.gz, read in memory; nothing is written to disk, links are skipped.
 
-    A plain gzip tar is decompressed in one call and indexed by [`seqnet.archive`]
-    [seqnet.archive]; anything else (or anything unusual) is streamed by tarfile.
+    A plain gzip tar is inflated in one call and indexed by
+    [`seqnet.archive`][seqnet.archive]; anything else, or unusual, is streamed by tarfile.
     """
     data = archive.inflate(path)
     found = archive.members(data) if data is not None else None
