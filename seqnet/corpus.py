@@ -278,12 +278,15 @@ def encode(tokens: Tokens, table: KeyTable, maxlen: int, out: np.ndarray) -> Non
     per_text = tokens.per_text
     short = np.flatnonzero(per_text < maxlen)
     out[short, maxlen - 1 - per_text[short]] = START_ID
-    # Token t of row r lands in column maxlen - from_end, from_end = 1 for r's last token.
-    text_end = np.cumsum(per_text)
-    from_end = np.repeat(text_end, per_text) - np.arange(len(tokens.keys))
-    window = np.flatnonzero(from_end <= maxlen)
-    row_end = np.repeat(np.arange(1, len(per_text) + 1) * maxlen, per_text)
-    out.ravel()[row_end[window] - from_end[window]] = table.lookup(tokens.keys[window])
+    # Each text keeps its last `kept` tokens, in the last `kept` columns of its row: one run
+    # of consecutive tokens and one of consecutive cells per text, each an arange plus a shift.
+    kept = np.minimum(per_text, maxlen)
+    before = np.cumsum(kept) - kept  # kept tokens of the texts before
+    rows = np.arange(len(per_text))
+    token_shift = np.repeat(np.cumsum(per_text) - kept - before, kept)
+    cell_shift = np.repeat((rows + 1) * maxlen - kept - before, kept)
+    step = np.arange(len(token_shift))
+    out.ravel()[step + cell_shift] = table.lookup(tokens.keys[step + token_shift])
 
 
 class KeyTable:
