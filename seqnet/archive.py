@@ -11,6 +11,7 @@ reads the file with ``tarfile`` as before, which decides how to treat it.
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zlib
 from pathlib import Path
@@ -37,9 +38,10 @@ class Member(NamedTuple):
 def inflate(path: Path) -> bytes | None:
     """The decompressed bytes of a complete, single-member gzip file, or None."""
     with open(path, "rb") as file:
+        if file.read(2) != b"\x1f\x8b" or os.fstat(file.fileno()).st_size > MAX_INFLATED_BYTES:
+            return None  # not gzip, or too large to hold: tarfile streams it
+        file.seek(0)
         compressed = file.read()
-    if not compressed.startswith(b"\x1f\x8b"):
-        return None
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip header and trailer
     try:
         data = inflater.decompress(compressed, MAX_INFLATED_BYTES + 1)
