@@ -11,14 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from seqnet import __version__
-from seqnet.config import DECISION_THRESHOLD, INFERENCE_BATCH_SIZE, check_threshold
+from seqnet.config import (
+    DATA_SOURCES_HELP,
+    DECISION_THRESHOLD,
+    INFERENCE_BATCH_SIZE,
+    check_threshold,
+)
 
 DEFAULT_WORKDIR = "runs/imdb-cnn"
-DATA_HELP = (
-    "'synthetic' (built in, offline), 'keras' (keras.datasets.imdb, downloads once), a path to "
-    "aclImdb_v1.tar.gz or an extracted aclImdb/ folder, or an .npz file with integer arrays "
-    "x_train, y_train, x_test, y_test"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +101,7 @@ def _add_train(commands) -> None:
         "validation data) and write the model, vocabulary, metrics JSON and a loss/accuracy "
         "plot. Options left out take the recipe's value.",
     )
-    train.add_argument("--data", default=fast.data, help=f"data source: {DATA_HELP}")
+    train.add_argument("--data", default=fast.data, help=f"data source: {DATA_SOURCES_HELP}")
     train.add_argument(
         "--recipe",
         choices=RECIPES,
@@ -172,7 +172,7 @@ def _add_evaluate(commands) -> None:
     evaluate.add_argument(
         "--data",
         default=None,
-        help=f"data source (default: the one the run was trained on): {DATA_HELP}",
+        help=f"data source (default: the one the run was trained on): {DATA_SOURCES_HELP}",
     )
     evaluate.add_argument(
         "--batch-size",

@@ -20,6 +20,13 @@ START_ID = 1
 OOV_ID = 2
 RESERVED_IDS = 3  # Keras' `index_from`: word id = frequency rank + 3 (rank 1 is the commonest word)
 
+# What `data` / `--data` / `load_imdb(source)` accept, for help texts and error messages.
+DATA_SOURCES_HELP = (
+    "'synthetic' (built in, offline), 'keras' (keras.datasets.imdb, downloads once), a path to "
+    "aclImdb_v1.tar.gz or to an extracted aclImdb/ folder, or a path to an .npz file with "
+    "integer arrays x_train, y_train, x_test, y_test"
+)
+
 # "constant": the lecture's Adam. "cosine": from the peak down to 0 over the run.
 # "warmup-cosine": a linear rise to the peak over `warmup_epochs`, then cosine to 0.
 LEARNING_RATE_SCHEDULES = ("constant", "cosine", "warmup-cosine")

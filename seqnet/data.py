@@ -26,21 +26,24 @@ from typing import BinaryIO
 import keras
 import numpy as np
 
-from seqnet.config import OOV_ID, RESERVED_IDS, START_ID, ModelConfig, TrainConfig
+from seqnet import archive, corpus
+from seqnet.config import (
+    DATA_SOURCES_HELP,
+    OOV_ID,
+    RESERVED_IDS,
+    START_ID,
+    ModelConfig,
+    TrainConfig,
+)
 from seqnet.files import write_atomically
 from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad, tokenize
 
-SOURCES_HELP = (
-    "'keras' (keras.datasets.imdb, downloads when online), 'synthetic' (built in, offline), "
-    "a path to aclImdb_v1.tar.gz or to an extracted aclImdb/ folder, or a path to an .npz file "
-    "with x_train, y_train, x_test, y_test"
-)
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
 # The longest official review is ~14 kB; anything far beyond that is not a review.
 MAX_REVIEW_BYTES = 1 << 20
 SHUFFLE_SEED = 113  # keras.datasets.imdb's seed, so splits come in the same kind of order
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: token ids stored as uint16 when they fit
 _REVIEW_PATH = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)$")
 
 
@@ -165,7 +168,9 @@ def read_dataset(
         return make_synthetic(num_words=num_words, maxlen=maxlen, samples=synthetic_samples)
     path = Path(source).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"Data source {str(source)!r} does not exist. Use {SOURCES_HELP}.")
+        raise FileNotFoundError(
+            f"Data source {str(source)!r} does not exist. Use {DATA_SOURCES_HELP}."
+        )
     if path.suffix == ".npz":
         return _read_npz(path, num_words, maxlen)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -237,26 +242,82 @@ def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Im
     else:
         raise ValueError(
             f"{path} is neither a tar archive, an aclImdb/ folder nor an .npz file. "
-            f"Use {SOURCES_HELP}."
+            f"Use {DATA_SOURCES_HELP}."
         )
     reviews = _decode_reviews(records, str(path))
-    tokens = {split: _tokenize_all(texts, split, verbose) for split, (texts, _) in reviews.items()}
-    vocabulary = Vocabulary.from_token_lists(tokens["train"], num_words)  # train split only
+    texts = {split: split_texts for split, (split_texts, _) in reviews.items()}
+    vocabulary, encoded = _encode_splits(texts, num_words, maxlen, verbose)
     arrays = {}
     shuffler = np.random.default_rng(SHUFFLE_SEED)
     for split, (_, labels) in reviews.items():
-        # Padding keeps a review's last maxlen ids, so only its last maxlen tokens are looked up.
-        x = pad([vocabulary.encode_tokens(review[-maxlen:]) for review in tokens[split]], maxlen)
-        order = shuffler.permutation(len(x))
-        arrays[split] = (x[order], np.asarray(labels, dtype=np.int32)[order])
+        order = shuffler.permutation(len(encoded[split]))
+        arrays[split] = (encoded[split][order], np.asarray(labels, dtype=np.int32)[order])
     return ImdbDataset(*arrays["train"], *arrays["test"], vocabulary=vocabulary, source=str(path))
+
+
+def _encode_splits(
+    texts: dict[str, list[str]], num_words: int, maxlen: int, verbose: bool
+) -> tuple[Vocabulary, dict[str, np.ndarray]]:
+    """The train split's vocabulary and every split padded and encoded through it.
+
+    NumPy does the per-token work ([`seqnet.corpus`][seqnet.corpus]); the ids are those of
+    ``_encode_splits_reference``, which runs instead in the one case the fast path cannot
+    vouch for (two long words sharing a 64-bit hash).
+    """
+    if verbose:
+        print("Tokenizing the train split and the test split")
+    try:
+        return corpus.encode_splits(texts, num_words, maxlen)
+    except corpus.HashCollision:
+        return _encode_splits_reference(texts, num_words, maxlen, verbose)
+
+
+def _encode_splits_reference(
+    texts: dict[str, list[str]], num_words: int, maxlen: int, verbose: bool
+) -> tuple[Vocabulary, dict[str, np.ndarray]]:
+    """``_encode_splits`` with Python's ``re``, review by review: the reference for the ids."""
+    tokens = {
+        split: _tokenize_all(split_texts, split, verbose) for split, split_texts in texts.items()
+    }
+    vocabulary = Vocabulary.from_token_lists(tokens["train"], num_words)  # train split only
+    # Padding keeps a review's last maxlen ids, so only its last maxlen tokens are looked up.
+    encoded = {
+        split: pad([vocabulary.encode_tokens(review[-maxlen:]) for review in reviews], maxlen)
+        for split, reviews in tokens.items()
+    }
+    return vocabulary, encoded
 
 
 Review = tuple[str, int, str, bytes]  # (split, label, file name, raw bytes)
 
 
 def _archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
-    """Stream reviews straight out of the .tar.gz: one pass, nothing written to disk."""
+    """Reviews of a .tar.gz, read in memory; nothing is written to disk, links are skipped.
+
+    A plain gzip tar is inflated in one call and indexed by
+    [`seqnet.archive`][seqnet.archive]; anything else, or unusual, is streamed by tarfile.
+    """
+    data = archive.inflate(path)
+    found = archive.members(data) if data is not None else None
+    if found is None:
+        yield from _stream_archive_reviews(path, verbose)
+        return
+    links = 0
+    for member in found:
+        match = _REVIEW_PATH.match(member.name)
+        if match is None:
+            continue
+        if not member.is_file:
+            links += 1
+            continue
+        _check_review_size(member.name, member.size, path)
+        content = data[member.offset : member.offset + member.size]
+        yield match[1], LABELS[match[2]], match[3], content
+    _warn_links(links, path)
+
+
+def _stream_archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
+    """Stream reviews straight out of the archive with tarfile: one pass, bounded memory."""
     progress = keras.utils.Progbar(path.stat().st_size, verbose=int(verbose), unit_name="byte")
     links = reviews = 0
     try:
@@ -407,12 +468,14 @@ def _cache_key(path: Path, num_words: int, maxlen: int) -> str:
 
 
 def _save_cache(cache_file: Path, dataset: ImdbDataset) -> None:
+    # uint16 ids halve the file: its write on a cold load, its read on every warm one.
+    ids = np.uint16 if dataset.vocabulary.num_words <= 1 << 16 else np.int32
     buffer = io.BytesIO()
     np.savez(
         buffer,
-        x_train=dataset.x_train,
+        x_train=dataset.x_train.astype(ids),
         y_train=dataset.y_train,
-        x_test=dataset.x_test,
+        x_test=dataset.x_test.astype(ids),
         y_test=dataset.y_test,
         vocabulary=np.array(json.dumps(dataset.vocabulary.to_json())),
     )
@@ -428,7 +491,9 @@ def _load_cache(cache_file: Path, source: str) -> ImdbDataset | None:
     try:
         with np.load(cache_file, allow_pickle=False) as arrays:
             vocabulary = Vocabulary.from_json(json.loads(str(arrays["vocabulary"])))
-            splits = [arrays[name] for name in ("x_train", "y_train", "x_test", "y_test")]
+            splits = [
+                arrays[name].astype(np.int32) for name in ("x_train", "y_train", "x_test", "y_test")
+            ]
     except (OSError, ValueError, KeyError, zlib.error) as error:
         warnings.warn(f"Ignoring unreadable cache {cache_file} ({error}).", stacklevel=4)
         return None
