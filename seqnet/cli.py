@@ -19,6 +19,8 @@ from seqnet.config import (
 )
 
 DEFAULT_WORKDIR = "runs/imdb-cnn"
+# The commands that compile a model: under JAX they reuse compiled steps across processes.
+RUNS_A_MODEL = frozenset({"train", "evaluate", "predict", "serve"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         "export": run_export,
     }
     try:
+        if args.command in RUNS_A_MODEL:
+            from seqnet.compilation import enable_compilation_cache
+
+            enable_compilation_cache()  # JAX: compile once per machine, not once per run
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         # 1: the run failed; argparse already exits with 2 for a malformed command line.
