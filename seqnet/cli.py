@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands)
     _add_predict(commands)
     _add_bench(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -162,6 +163,33 @@ def _add_bench(commands) -> None:
     )
 
 
+def _add_serve(commands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="classify reviews over HTTP, with a web page",
+        description='Serve a trained run folder: POST /predict with {"texts": [...]}, '
+        "GET /health, and a web page at /. Needs pip install 'seqnet[serve]'.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)"
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+    serve.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=2.0,
+        help="how long a batch of requests waits for more before the model call, 0 to 5 ms "
+        "(default: 2)",
+    )
+    _add_workdir(serve, "read")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
@@ -170,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": run_evaluate,
         "predict": run_predict,
         "bench": run_bench,
+        "serve": run_serve,
     }
     try:
         return commands[args.command](args)
@@ -252,6 +281,17 @@ def run_bench(args: argparse.Namespace) -> int:
     print(markdown_table(report))
     print(f"Written: {args.output}/report.json, report.md, report.png")
     return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.max_wait_ms <= 5:
+        raise ValueError(f"--max-wait-ms must be from 0 to 5, got {args.max_wait_ms}.")
+    try:
+        from seqnet.serve import serve
+    except ModuleNotFoundError as error:  # the serve extra is missing
+        print(f"seqnet serve: error: {error}", file=sys.stderr)
+        return 1
+    return serve(args.workdir, host=args.host, port=args.port, max_wait=args.max_wait_ms / 1000)
 
 
 def _read_texts(args: argparse.Namespace) -> list[str]:
