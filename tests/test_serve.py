@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving import free_port, serve_command, start_server
 
-from seqnet.cli import build_parser
+from seqnet.cli import build_parser, main
 from seqnet.predict import Classifier
 from seqnet.serve import MAX_BODY_BYTES, MAX_TEXTS, label_and_score
 
@@ -278,3 +278,8 @@ def test_the_port_must_be_in_range(port, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--port", port])
     assert "from 1 to 65535" in capsys.readouterr().err
+
+
+def test_the_batch_wait_is_bounded(capsys):
+    assert main(["serve", "--max-wait-ms", "6"]) == 2
+    assert "--max-wait-ms must be from 0 to 5" in capsys.readouterr().err
