@@ -254,6 +254,9 @@ def parse_texts(body: bytes, max_texts: int = MAX_TEXTS) -> list[str]:
         raise RequestError(422, f"The JSON must be an object, not {_json_type(payload)}. {example}")
     if "texts" not in payload:
         raise RequestError(422, f'The JSON object has no "texts" field. {example}')
+    unknown = sorted(set(payload) - {"texts"})
+    if unknown:  # e.g. a "threshold" that would otherwise be silently ignored
+        raise RequestError(422, f'Unknown field(s) {unknown}; the object takes only "texts".')
     texts = payload["texts"]
     if not isinstance(texts, list):
         raise RequestError(422, f'"texts" must be a list, not {_json_type(texts)}. {example}')

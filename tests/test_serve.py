@@ -103,10 +103,29 @@ BAD_BODIES = {
     "empty body": (b"", 400, "not valid JSON"),
     "deeply nested JSON": (b"[" * 100_000, 400, "not valid JSON"),
     "JSON array": (b'["a review"]', 422, "must be an object"),
+    "unknown field": (b'{"texts": ["a"], "threshold": 0.9}', 422, "Unknown field(s) ['threshold']"),
     "JSON string": (b'"a review"', 422, "must be an object"),
     "too many texts": (json.dumps({"texts": ["a"] * (MAX_TEXTS + 1)}).encode(), 413, "at most"),
     "too large body": (json.dumps({"texts": ["a" * MAX_BODY_BYTES]}).encode(), 413, "exceeds"),
 }
+
+
+ODD_BUT_VALID = {
+    "lone surrogate": b'{"texts": ["\\ud800 great"]}',
+    "non-ASCII": '{"texts": ["Ein großartiger Film 🎬", "映画"]}'.encode(),
+    "HTML": b'{"texts": ["<b>great</b><br />&amp; loved"]}',
+    "plain": b'{"texts": ["great"]}',  # sent as text/plain, as curl -d does form data
+}
+
+
+@pytest.mark.parametrize("case", ODD_BUT_VALID.keys())
+def test_odd_but_valid_bodies_are_classified(live_server, classifier, case):
+    body = ODD_BUT_VALID[case]
+    response = post(live_server, body, **{"content-type": "text/plain"})
+    texts = json.loads(body)["texts"]
+    assert response.status_code == 200
+    scores = [item["score"] for item in response.json()]
+    np.testing.assert_allclose(scores, [s for _, s in expected(classifier, texts)], atol=1e-6)
 
 
 @pytest.mark.parametrize("case", BAD_BODIES.keys())
