@@ -156,9 +156,11 @@ def run_load_test(
 
     Returns:
         ``{"backend", "clients", "reviews_per_request", "load": {...}, "single": {...},
-        "server": {"batches", "texts", "requests"}}``.
+        "server": {"batches", "texts", "requests"}, "machine": {...}}``; the machine's
+        one-minute load average before and after tells how much of the CPU was left to the test.
     """
     process, url = start_server(Path(workdir))
+    load_before = os.getloadavg()[0]  # other processes on the machine take cores too
     try:
         load = _run(measure(url, clients, seconds, reviews))
         single = _run(measure(url, 1, min(seconds, 10), 1))
@@ -173,6 +175,10 @@ def run_load_test(
         "load": load,
         "single": single,
         "server": {key: health[key] for key in ("batches", "texts", "requests")},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
     }
 
 
