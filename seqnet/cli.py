@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands)
     _add_predict(commands)
     _add_export(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -78,6 +79,14 @@ def threshold(text: str) -> float:
         return check_threshold(_number(text, float, "a number"))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def wait_milliseconds(text: str) -> float:
+    """argparse type: a wait from 0 to 5 ms, the bound that keeps batching invisible."""
+    value = non_negative_float(text)
+    if value > 5:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 5 ms, got {text}")
+    return value
 
 
 def _number(text: str, convert, description: str):
@@ -286,6 +295,33 @@ def _add_export(commands) -> None:
     _add_workdir(export, "read")
 
 
+def _add_serve(commands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="classify reviews over HTTP, with a web page",
+        description='Serve a trained run folder: POST /predict with {"texts": [...]}, '
+        "GET /health, and a web page at /. Needs pip install 'seqnet[serve]'.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, local only)"
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+    serve.add_argument(
+        "--max-wait-ms",
+        type=wait_milliseconds,
+        default=2.0,
+        help="how long a batch of requests waits for more before the model call, 0 to 5 ms "
+        "(default: 2)",
+    )
+    _add_workdir(serve, "read")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs quiet
@@ -294,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": run_evaluate,
         "predict": run_predict,
         "export": run_export,
+        "serve": run_serve,
     }
     try:
         if args.command in RUNS_A_MODEL:
@@ -393,6 +430,15 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     print(f"Exported {args.workdir} as {args.format} to {output}/")
     return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from seqnet.serve import serve
+    except ModuleNotFoundError as error:  # the serve extra is missing
+        print(f"seqnet serve: error: {error}", file=sys.stderr)
+        return 1
+    return serve(args.workdir, host=args.host, port=args.port, max_wait=args.max_wait_ms / 1000)
 
 
 def _read_reviews(args: argparse.Namespace):

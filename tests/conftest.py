@@ -94,3 +94,24 @@ def write_tiny_folder(root: Path, reviews=TINY_REVIEWS) -> Path:
 @pytest.fixture
 def tiny_archive(tmp_path) -> Path:
     return write_tiny_archive(tmp_path / "aclImdb_v1.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def served_run(tmp_path_factory) -> Path:
+    """A tiny one-epoch run folder for ``seqnet serve``, trained once per session."""
+    from serving import train_tiny_run
+
+    root = tmp_path_factory.mktemp("served")
+    with pytest.MonkeyPatch.context() as patch:  # keep the tokenized cache out of the user's
+        patch.setenv("SEQNET_CACHE_DIR", str(root / "cache"))
+        return train_tiny_run(write_tiny_archive(root / "aclImdb_v1.tar.gz"), root / "run")
+
+
+@pytest.fixture(scope="session")
+def live_server(served_run, tmp_path_factory):
+    """``seqnet serve`` on the tiny run, a real subprocess on a free loopback port."""
+    from serving import start_server
+
+    server = start_server(served_run, tmp_path_factory.mktemp("server") / "server.log")
+    yield server
+    server.stop()
