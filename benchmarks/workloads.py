@@ -37,6 +37,8 @@ class BenchConfig:
     """Sizes of one benchmark run; the defaults fit all three backends in minutes on 2 cores."""
 
     batch_size: int = 32  # the lecture's recipe
+    # seqnet's default recipe trains at its own batch; read from TrainConfig, never restated.
+    default_batch_size: int = TrainConfig.batch_size
     train_samples: int = 1024  # reviews per timed training round
     rounds: int = 3  # timed rounds per figure, after one warm-up
     inference_batch_size: int = 1024
@@ -87,6 +89,7 @@ class Workload:
     run: Callable[[], object]
     samples_per_run: int
     first_step_seconds: float | None = None
+    batch_size: int | None = None  # reviews per training step, reported with the figures
     call_seconds: list[float] = field(default_factory=list)  # per call, for latency workloads
 
 
@@ -114,18 +117,28 @@ def _benchmark_data(config: BenchConfig, samples: int):
     return data.x_train, data.y_train
 
 
-def training_workload(config: BenchConfig, device: str) -> Workload:
-    """seqnet's default training path (``seqnet.train.fit``) at the lecture's batch size."""
+def training_workload(
+    config: BenchConfig, device: str, *, batch_size: int | None = None, name: str = "training"
+) -> Workload:
+    """seqnet's default training path (``seqnet.train.fit``), by default at the lecture's batch."""
+    batch_size = batch_size or config.batch_size
     x, y = _benchmark_data(config, config.train_samples)
     with on_device(device):
         model = build_model(config.model)
 
     def one_round():
         with on_device(device):
-            fit(model, x, y, batch_size=config.batch_size, epochs=1, verbose=0)
+            fit(model, x, y, batch_size=batch_size, epochs=1, verbose=0)
 
-    first = _timed(lambda: _first_steps(model, x, y, config.batch_size, device))
-    return Workload("training", one_round, len(x), first_step_seconds=first)
+    first = _timed(lambda: _first_steps(model, x, y, batch_size, device))
+    return Workload(name, one_round, len(x), first_step_seconds=first, batch_size=batch_size)
+
+
+def default_batch_training_workload(config: BenchConfig, device: str) -> Workload:
+    """seqnet's training path at its default recipe's batch (``TrainConfig().batch_size``)."""
+    return training_workload(
+        config, device, batch_size=config.default_batch_size, name="training_default_batch"
+    )
 
 
 def _first_steps(model, x, y, batch_size, device) -> None:
@@ -169,7 +182,13 @@ def lecture_training_workload(config: BenchConfig, device: str) -> Workload:
             model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0)
 
     first = _timed(lambda: model.fit(x[:64], y[:64], batch_size=config.batch_size, verbose=0))
-    return Workload("lecture_training", one_round, len(x), first_step_seconds=first)
+    return Workload(
+        "lecture_training",
+        one_round,
+        len(x),
+        first_step_seconds=first,
+        batch_size=config.batch_size,
+    )
 
 
 def native_training_workload(config: BenchConfig, device: str) -> Workload:
@@ -272,6 +291,7 @@ def matmul_peak_workload(config: BenchConfig, device: str) -> Workload:
 WORKLOADS = {
     "matmul": matmul_peak_workload,
     "training": training_workload,
+    "training_default_batch": default_batch_training_workload,
     "lecture_training": lecture_training_workload,
     "native_training": native_training_workload,
     "convolution": convolution_workload,
@@ -283,7 +303,13 @@ WORKLOADS = {
 
 # Compared as ratios, so timed in turn, round by round: on a shared or throttling machine a
 # slow spell then hits every one of them alike instead of one workload's whole run.
-SIDE_BY_SIDE = ("training", "lecture_training", "native_training", "convolution")
+SIDE_BY_SIDE = (
+    "training",
+    "training_default_batch",
+    "lecture_training",
+    "native_training",
+    "convolution",
+)
 
 
 def time_side_by_side(workloads: list[Workload], rounds: int) -> dict[str, list[float]]:
@@ -345,8 +371,10 @@ def figures(workload: Workload, round_seconds: list[float], config: BenchConfig)
         result["p95_ms"] = float(np.percentile(milliseconds, 95))
     else:
         result["samples_per_second"] = workload.samples_per_run / seconds
+        if workload.batch_size is not None:
+            result["batch_size"] = workload.batch_size
         counts = flop_count(config.model)
-        if workload.name.endswith("training"):
+        if "training" in workload.name:  # seqnet's at either batch, the lecture's, native
             result["gflops"] = counts.training * result["samples_per_second"] / 1e9
         elif workload.name == "convolution":
             result["gflops"] = counts.convolution_training * result["samples_per_second"] / 1e9

@@ -177,6 +177,7 @@ def test_every_workload_runs_on_a_tiny_config():
     assert set(record["figures"]) == {
         "matmul",
         "training",
+        "training_default_batch",
         "lecture_training",
         "native_training",
         "convolution",
@@ -186,6 +187,9 @@ def test_every_workload_runs_on_a_tiny_config():
     }
     for name in ("training", "lecture_training", "native_training", "convolution", "inference"):
         assert record["figures"][name]["samples_per_second"] > 0
+    default_batch = record["figures"]["training_default_batch"]
+    assert default_batch["batch_size"] == config.default_batch_size
+    assert default_batch["samples_per_second"] > 0 and default_batch["first_step_seconds"] > 0
     assert record["figures"]["latency"]["p95_ms"] >= record["figures"]["latency"]["p50_ms"] > 0
 
 
