@@ -82,8 +82,18 @@ def bench_options(posargs: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="nox -s bench --", add_help=False)
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--data", default=None)
+    parser.add_argument("--seeds", default=None)  # time to accuracy's; benchmarks/ has 0,1,2
     parser.add_argument("--compare", default=None)
     return parser.parse_known_args(posargs)
+
+
+def seqnet_bench_args(options: argparse.Namespace) -> list[str]:
+    """The options that ``benchmarks/conftest.py`` reads, passed on to pytest."""
+    args = ["--full"] if options.full else []
+    for name in ("data", "seeds"):
+        if getattr(options, name) is not None:
+            args += [f"--{name}", getattr(options, name)]
+    return args
 
 
 @nox.session(default=False)
@@ -92,9 +102,7 @@ def benchmark(session: nox.Session, backend: str) -> None:
     """Time every workload under one backend on each visible device (pytest-benchmark)."""
     install_backend(session, backend, "bench")
     options, pytest_args = bench_options(session.posargs)
-    seqnet_args = (["--full"] if options.full else []) + (
-        ["--data", options.data] if options.data else []
-    )
+    seqnet_args = seqnet_bench_args(options)
     BENCH_RESULTS.mkdir(exist_ok=True)
     session.run(
         "pytest",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,18 @@ COMPARED = {
     ("latency", "p50_ms"): False,
     ("latency", "p95_ms"): False,
     ("training", "first_step_seconds"): False,
+    # Absent from reports written before seqnet measured the default recipe's batch: skipped.
+    ("training_default_batch", "samples_per_second"): True,
+    ("training_default_batch", "first_step_seconds"): False,
+    ("serving", "reviews_per_second"): True,
+    ("serving", "p95_ms"): False,
 }
+# Workloads measured once per seed; the merge gathers their runs into one mean.
+TIME_TO_ACCURACY = ("time_to_accuracy", "lecture_time_to_accuracy")
+# The hook for benchmarks/serving_load.py: a pytest-benchmark entry whose extra_info holds
+# environment(...), memory(...) and figures={"serving": {...}} with these fields (optional
+# ones: concurrency, reviews_per_request) is merged and rendered like every other workload.
+SERVING_FIELDS = ("requests_per_second", "reviews_per_second", "p50_ms", "p95_ms", "p99_ms")
 
 
 def records_from_pytest_benchmark(payload: dict) -> list[dict]:
@@ -40,11 +51,54 @@ def records_from_pytest_benchmark(payload: dict) -> list[dict]:
             continue
         key = (info["backend"], info["device"])
         record = records.setdefault(key, {**info, "figures": {}})
-        record["figures"].update(info["figures"])
+        merge_figures(record["figures"], info["figures"])
         for memory in ("peak_rss_mb", "device_peak_mb"):
             if info.get(memory) is not None:
                 record[memory] = max(record.get(memory) or 0.0, info[memory])
     return list(records.values())
+
+
+def merge_figures(into: dict, figures: dict) -> None:
+    """Add one entry's figures to a record's; runs of time to accuracy (one entry per seed)
+    are gathered and averaged instead of replacing each other."""
+    for name, figure in figures.items():
+        if name in TIME_TO_ACCURACY and name in into:
+            figure = summarize_runs(runs(into[name]) + runs(figure))
+        into[name] = figure
+
+
+def runs(figure: dict) -> list[dict]:
+    """The single-seed runs behind a time-to-accuracy figure; a report written before seeds
+    were averaged holds one run (seed 0) as the figure itself."""
+    return figure.get("runs", [{"seed": 0, **figure}])
+
+
+def summarize_runs(seed_runs: list[dict]) -> dict:
+    """Time to accuracy over seeds: the mean seconds and epochs of the runs that reached the
+    target (a run that never did has no time to average), how many did, and every run."""
+    reached = [run for run in seed_runs if run["seconds"] is not None]
+    finals = [_final_accuracy(run) for run in seed_runs]
+    return {
+        "workload": seed_runs[0]["workload"],
+        "target": seed_runs[0]["target"],
+        "seconds": _mean([run["seconds"] for run in reached]),
+        "epochs": _mean([run["epochs"] for run in reached]),
+        "final_accuracy": _mean(finals),
+        "reached": len(reached),
+        "runs": sorted(seed_runs, key=lambda run: run["seed"]),
+    }
+
+
+def _final_accuracy(run: dict) -> float | None:
+    """The test accuracy after a run's last epoch (old reports have only the per-epoch list)."""
+    accuracies = run.get("test_accuracy_per_epoch") or [None]
+    return run.get("final_accuracy", accuracies[-1])
+
+
+def _mean(values: list) -> float | None:
+    """The mean of the values that are not None; None when there are none."""
+    values = [value for value in values if value is not None]
+    return sum(values) / len(values) if values else None
 
 
 def scaling_from_pytest_benchmark(payload: dict) -> list[dict]:
@@ -95,21 +149,16 @@ def build_report(
 
 
 def _row(record: dict) -> dict:
+    """One table row: the record with the figures the table, the ratios and --compare use."""
     figures = record["figures"]
 
     def figure(workload: str, name: str):
         return figures.get(workload, {}).get(name)
 
-    training = figure("training", "samples_per_second")
-    peak = figure("matmul", "gflops")
-    achieved = figure("training", "gflops")
     return {
         **{key: value for key, value in record.items() if key != "figures"},
         "figures": figures,
-        "train_samples_per_second": training,
-        "first_step_seconds": figure("training", "first_step_seconds"),
-        "vs_lecture_keras": _ratio(training, figure("lecture_training", "samples_per_second")),
-        "vs_native": _ratio(training, figure("native_training", "samples_per_second")),
+        **_training_fields(figure),
         "inference_samples_per_second": figure("inference", "samples_per_second"),
         "latency_p50_ms": figure("latency", "p50_ms"),
         "latency_p95_ms": figure("latency", "p95_ms"),
@@ -117,11 +166,45 @@ def _row(record: dict) -> dict:
         "serving_speedup": _ratio(
             figure("keras_predict_latency", "p50_ms"), figure("latency", "p50_ms")
         ),
+        **{f"serving_{name}": figure("serving", name) for name in SERVING_FIELDS},
+        **_accuracy_fields(figures),
+        "data_load_cold_seconds": figure("data_load", "cold_seconds"),
+        "data_load_warm_seconds": figure("data_load", "warm_seconds"),
+    }
+
+
+def _training_fields(figure) -> dict:
+    """Training throughput at both batches, the first steps, and the ratios to baselines."""
+    training = figure("training", "samples_per_second")
+    peak, achieved = figure("matmul", "gflops"), figure("training", "gflops")
+    return {
+        "train_samples_per_second": training,
+        "first_step_seconds": figure("training", "first_step_seconds"),
+        "default_batch_size": figure("training_default_batch", "batch_size"),
+        "default_batch_samples_per_second": figure("training_default_batch", "samples_per_second"),
+        "default_batch_first_step_seconds": figure("training_default_batch", "first_step_seconds"),
+        "vs_lecture_keras": _ratio(training, figure("lecture_training", "samples_per_second")),
+        "vs_native": _ratio(training, figure("native_training", "samples_per_second")),
         "achieved_gflops": achieved,
         "matmul_peak_gflops": peak,
         "percent_of_peak": _ratio(achieved, peak, scale=100.0),
-        "time_to_accuracy_seconds": figure("time_to_accuracy", "seconds"),
-        "lecture_time_to_accuracy_seconds": figure("lecture_time_to_accuracy", "seconds"),
+    }
+
+
+def _accuracy_fields(figures: dict) -> dict:
+    """Mean time to accuracy per side; their ratio only when every seed reached the target on
+    both sides, since a mean that leaves out a failed seed flatters that side."""
+    seqnet, lecture = (
+        summarize_runs(runs(figures[name])) if name in figures else None
+        for name in TIME_TO_ACCURACY
+    )
+    complete = all(s is not None and s["reached"] == len(s["runs"]) for s in (seqnet, lecture))
+    return {
+        "time_to_accuracy_seconds": seqnet and seqnet["seconds"],
+        "lecture_time_to_accuracy_seconds": lecture and lecture["seconds"],
+        "time_to_accuracy_ratio": (
+            _ratio(seqnet["seconds"], lecture["seconds"]) if complete else None
+        ),
     }
 
 
@@ -131,15 +214,38 @@ def _ratio(numerator, denominator, scale: float = 1.0):
     return scale * numerator / denominator
 
 
+def _pair(first: str, second: str, form: str) -> Callable[[dict], str]:
+    """A cell showing two row fields as "a / b", each "–" where it was not measured."""
+
+    def cell(row: dict) -> str:
+        values = (row.get(first), row.get(second))
+        if values == (None, None):
+            return "–"
+        return " / ".join("–" if value is None else form.format(value) for value in values)
+
+    return cell
+
+
+def _default_batch_cell(row: dict) -> str:
+    """Training samples/s at the default recipe's batch, with that batch in brackets."""
+    rate, batch = row.get("default_batch_samples_per_second"), row.get("default_batch_size")
+    return "–" if rate is None else f"{rate:,.0f} ({batch})"
+
+
+# (title, row field, format); a callable instead of a field renders the whole cell.
 COLUMNS = (
     ("backend", "backend", "{}"),
     ("device", "device", "{}"),
     ("train samples/s", "train_samples_per_second", "{:,.0f}"),
-    ("first step, s", "first_step_seconds", "{:.2f}"),
+    ("at default batch", _default_batch_cell, None),
+    (
+        "first step s, both batches",
+        _pair("first_step_seconds", "default_batch_first_step_seconds", "{:.2f}"),
+    ),
     ("× plain Keras", "vs_lecture_keras", "{:.2f}"),
     ("× native", "vs_native", "{:.2f}"),
     ("inference samples/s", "inference_samples_per_second", "{:,.0f}"),
-    ("latency p50 / p95 ms", None, None),
+    ("latency p50 / p95 ms", _pair("latency_p50_ms", "latency_p95_ms", "{:.1f}")),
     ("× model.predict", "serving_speedup", "{:.1f}"),
     ("GFLOP/s", "achieved_gflops", "{:.1f}"),
     ("% of matmul peak", "percent_of_peak", "{:.0f} %"),
@@ -148,10 +254,10 @@ COLUMNS = (
 )
 
 
-def _cell(row: dict, key: str | None, form: str | None) -> str:
-    if key is None:  # the latency pair
-        p50, p95 = row.get("latency_p50_ms"), row.get("latency_p95_ms")
-        return "–" if p50 is None else f"{p50:.1f} / {p95:.1f}"
+def _cell(row: dict, key: str | Callable[[dict], str], form: str | None = None) -> str:
+    """One field of ``row`` formatted with ``form``, or a callable's own rendering of the row."""
+    if callable(key):
+        return key(row)
     value = row.get(key)
     return "–" if value is None else form.format(value)
 
@@ -159,15 +265,16 @@ def _cell(row: dict, key: str | None, form: str | None) -> str:
 def markdown_table(report: dict) -> str:
     """The report as a Markdown table, with the run's settings and versions beneath it."""
     lines = [
-        "| " + " | ".join(title for title, _, _ in COLUMNS) + " |",
+        "| " + " | ".join(column[0] for column in COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
     for row in report["rows"]:
-        lines.append("| " + " | ".join(_cell(row, key, form) for _, key, form in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(row, *column[1:]) for column in COLUMNS) + " |")
     for backend in report["missing_backends"]:
         lines.append(f"| {backend} | no result | " + "– | " * (len(COLUMNS) - 2))
-    lines += ["", *_settings_lines(report["rows"]), *_accuracy_lines(report["rows"])]
-    lines += _profile_lines(report["rows"])
+    rows = report["rows"]
+    lines += ["", *_settings_lines(rows), *_accuracy_lines(rows), *_data_load_lines(rows)]
+    lines += _serving_lines(rows) + _profile_lines(rows)
     lines += _scaling_lines(report.get("scaling", []))
     return "\n".join(lines)
 
@@ -197,33 +304,111 @@ def _profile_lines(rows: list[dict]) -> list[str]:
 
 
 def _accuracy_lines(rows: list[dict]) -> list[str]:
-    """Time to 0.885 test accuracy, where a --full run with --data measured it."""
+    """Time to the target test accuracy, where a --full run with --data measured it: each
+    seed's run side by side, then the means and their ratio (lower is better for seqnet)."""
+    measured = [row for row in rows if any(name in row["figures"] for name in TIME_TO_ACCURACY)]
+    if not measured:
+        return []
+    target = next(
+        row["figures"][name]["target"]
+        for row in measured
+        for name in TIME_TO_ACCURACY
+        if name in row["figures"]
+    )
+    return [
+        "",
+        f"Time to {target} test accuracy (training only, compilation included; the mean is "
+        "over the seeds that reached it, the ratio only where every seed did on both sides):",
+        "",
+        "| backend | device | seed | seqnet s | epochs | final accuracy "
+        "| lecture's Keras s | epochs | final accuracy | seqnet / lecture |",
+        "|" + "---|" * 10,
+        *(line for row in measured for line in _accuracy_rows(row)),
+    ]
+
+
+def _accuracy_rows(row: dict) -> list[str]:
+    """One backend and device: a line per seed, then the means and the ratio of means."""
+    sides = [
+        summarize_runs(runs(row["figures"][name])) if name in row["figures"] else None
+        for name in TIME_TO_ACCURACY
+    ]
+    by_seed = [{run["seed"]: run for run in side["runs"]} if side else {} for side in sides]
+    lines = [
+        _accuracy_row(row, str(seed), [_run_cells(side.get(seed)) for side in by_seed], "")
+        for seed in sorted(set(by_seed[0]) | set(by_seed[1]))
+    ]
+    ratio = row["time_to_accuracy_ratio"]
+    ratio_cell = "–" if ratio is None else f"{ratio:.2f}×"
+    return [*lines, _accuracy_row(row, "mean", [_mean_cells(side) for side in sides], ratio_cell)]
+
+
+def _accuracy_row(row: dict, seed: str, sides: list[list[str]], ratio: str) -> str:
+    """A line of the time-to-accuracy table: seqnet's cells, then the lecture's."""
+    cells = [row["backend"], row["device"], seed, *sides[0], *sides[1], ratio]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _run_cells(run: dict | None) -> list[str]:
+    """Seconds, epochs and final accuracy of one seed's run."""
+    if run is None:
+        return ["not measured", "–", "–"]
+    seconds = "not reached" if run["seconds"] is None else f"{run['seconds']:.0f}"
+    accuracy = _final_accuracy(run)
+    return [seconds, str(run["epochs"]), "–" if accuracy is None else f"{accuracy:.3f}"]
+
+
+def _mean_cells(summary: dict | None) -> list[str]:
+    """Mean seconds with how many seeds reached the target, mean epochs, mean accuracy."""
+    if summary is None:
+        return ["not measured", "–", "–"]
+    count = f"{summary['reached']} of {len(summary['runs'])} reached"
+    seconds = "–" if summary["seconds"] is None else f"{summary['seconds']:.0f}"
+    epochs = "–" if summary["epochs"] is None else f"{summary['epochs']:.1f}"
+    accuracy = summary["final_accuracy"]
+    return [f"{seconds} ({count})", epochs, "–" if accuracy is None else f"{accuracy:.3f}"]
+
+
+def _data_load_lines(rows: list[dict]) -> list[str]:
+    """Reading the real data set cold (archive parsed, then cached) and warm (from the cache)."""
     lines = []
     for row in rows:
-        seqnet, lecture = (
-            row["figures"].get("time_to_accuracy"),
-            row["figures"].get("lecture_time_to_accuracy"),
-        )
-        if seqnet is None and lecture is None:
+        if row["data_load_cold_seconds"] is None:
             continue
-
-        def shown(result):
-            if result is None:
-                return "not measured"
-            epochs = f"{result['epochs']} epoch{'s' if result['epochs'] != 1 else ''}"
-            if result["seconds"] is None:
-                return f"not reached in {epochs}"
-            return f"{result['seconds']:.0f} s ({epochs})"
-
-        ratio = _ratio(
-            (seqnet or {}).get("seconds"), (lecture or {}).get("seconds")
-        )  # lower is better
+        source = row["figures"]["data_load"].get("source", "the archive")
         lines.append(
-            f"- {row['backend']} time to 0.885 test accuracy: seqnet {shown(seqnet)}, "
-            f"lecture's plain Keras {shown(lecture)}"
-            + ("" if ratio is None else f": {ratio:.2f}× the lecture's time")
+            f"- {row['backend']} {row['device']}: `read_dataset` of {source}: cold (empty "
+            f"cache) {row['data_load_cold_seconds']:.1f} s, warm (cached) "
+            f"{row['data_load_warm_seconds']:.2f} s"
         )
-    return [""] + lines if lines else []
+    return ["", "Data load:", "", *lines] if lines else []
+
+
+SERVING_LOAD_LABELS = {
+    "concurrency": "concurrent clients",
+    "reviews_per_request": "reviews per request",
+}
+
+
+def _serving_lines(rows: list[dict]) -> list[str]:
+    """Serving under load (benchmarks/serving_load.py), where it was measured."""
+    lines = []
+    for row in rows:
+        if row["serving_requests_per_second"] is None:
+            continue
+        serving = row["figures"]["serving"]
+        load = ", ".join(
+            f"{serving[name]} {label}"
+            for name, label in SERVING_LOAD_LABELS.items()
+            if serving.get(name) is not None
+        )
+        lines.append(
+            f"- {row['backend']} {row['device']}: {row['serving_requests_per_second']:,.0f} "
+            f"requests/s, {row['serving_reviews_per_second']:,.0f} reviews/s; latency p50 / p95 "
+            f"/ p99 {row['serving_p50_ms']:.1f} / {row['serving_p95_ms']:.1f} / "
+            f"{row['serving_p99_ms']:.1f} ms" + (f" ({load})" if load else "")
+        )
+    return ["", "Serving under load:", "", *lines] if lines else []
 
 
 def _scaling_lines(scaling: list[dict]) -> list[str]:
@@ -265,8 +450,12 @@ def _settings_lines(rows: list[dict]) -> list[str]:
 def plot_report(report: dict, path: Path) -> None:
     """Training throughput per backend and device: seqnet beside plain Keras and native code."""
     rows = report["rows"]
+    default_batch = next(
+        (row["default_batch_size"] for row in rows if row["default_batch_size"]), "default"
+    )
     series = (
         ("seqnet", "training"),
+        (f"seqnet, batch {default_batch} (default recipe)", "training_default_batch"),
         ("plain Keras (lecture)", "lecture_training"),
         ("native framework", "native_training"),
     )
@@ -277,12 +466,13 @@ def plot_report(report: dict, path: Path) -> None:
     axes = figure.subplots()
     for index, (label, workload) in enumerate(series):
         values = [row["figures"].get(workload, {}).get("samples_per_second") or 0 for row in rows]
-        bars = axes.bar(positions + (index - 1) * width, values, width, label=label)
+        offset = (index - (len(series) - 1) / 2) * width  # the group centred on its label
+        bars = axes.bar(positions + offset, values, width, label=label)
         axes.bar_label(bars, fmt="%.0f", fontsize=8)
     axes.set_xticks(positions, labels)
     axes.set_ylabel("training samples / s (higher is better)")
     batch = rows[0]["batch_size"] if rows else "?"
-    axes.set_title(f"IMDB CNN training throughput, batch {batch}")
+    axes.set_title(f"IMDB CNN training throughput, batch {batch} unless stated")
     axes.legend()
     axes.grid(axis="y", alpha=0.3)
     save_figure(figure, path)

@@ -14,10 +14,19 @@ from benchmarks.report import (
     markdown_table,
     read_results,
     read_scaling,
+    records_from_pytest_benchmark,
+    summarize_runs,
     write_report,
 )
-from benchmarks.workloads import BenchConfig, figures, flop_count, run_benchmarks
-from seqnet.config import ModelConfig
+from benchmarks.workloads import (
+    BenchConfig,
+    data_load_seconds,
+    figures,
+    flop_count,
+    run_benchmarks,
+    time_to_accuracy,
+)
+from seqnet.config import ModelConfig, TrainConfig
 
 
 def test_flop_count_matches_a_hand_calculation():
@@ -48,6 +57,11 @@ def _record(backend, device, training=1000.0, latency=5.0):
             "samples_per_second": training,
             "gflops": training * 0.09,
             "first_step_seconds": 2.0,
+        },
+        "training_default_batch": {
+            "samples_per_second": 1200.0,
+            "first_step_seconds": 2.5,
+            "batch_size": 64,
         },
         "lecture_training": {"samples_per_second": 800.0},
         "native_training": {"samples_per_second": 500.0},
@@ -177,6 +191,7 @@ def test_every_workload_runs_on_a_tiny_config():
     assert set(record["figures"]) == {
         "matmul",
         "training",
+        "training_default_batch",
         "lecture_training",
         "native_training",
         "convolution",
@@ -186,6 +201,9 @@ def test_every_workload_runs_on_a_tiny_config():
     }
     for name in ("training", "lecture_training", "native_training", "convolution", "inference"):
         assert record["figures"][name]["samples_per_second"] > 0
+    default_batch = record["figures"]["training_default_batch"]
+    assert default_batch["batch_size"] == config.default_batch_size
+    assert default_batch["samples_per_second"] > 0 and default_batch["first_step_seconds"] > 0
     assert record["figures"]["latency"]["p95_ms"] >= record["figures"]["latency"]["p50_ms"] > 0
 
 
@@ -210,19 +228,203 @@ def test_scaling_rows_are_merged_into_the_report(tmp_path):
     assert "functional check" in table
 
 
-def test_time_to_accuracy_reports_epochs_and_seconds():
-    from benchmarks.workloads import time_to_accuracy
-
-    result = time_to_accuracy("synthetic", target=0.0, epochs=2)
+def test_time_to_accuracy_reports_epochs_seconds_seed_and_final_accuracy():
+    result = time_to_accuracy("synthetic", target=0.0, epochs=2, seed=1, device="cpu:0")
     assert result["epochs"] == 1 and result["seconds"] == result["seconds_per_epoch"][0] > 0
-    unreachable = time_to_accuracy("synthetic", target=1.1, epochs=1)
+    assert result["seed"] == 1
+    assert result["final_accuracy"] == result["test_accuracy_per_epoch"][-1]
+    unreachable = time_to_accuracy("synthetic", target=1.1, epochs=1, lecture=True)
     assert unreachable["seconds"] is None and len(unreachable["test_accuracy_per_epoch"]) == 1
-    row = build_report([{**_record("jax", "cpu:0"), "figures": {"time_to_accuracy": result}}])[
-        "rows"
-    ][0]
-    table = markdown_table({"rows": [row], "missing_backends": []})
-    assert f"time to 0.885 test accuracy: seqnet {result['seconds']:.0f} s (1 epoch)," in table
-    lecture = {**result, "workload": "lecture_time_to_accuracy", "seconds": 4 * result["seconds"]}
-    row["figures"]["lecture_time_to_accuracy"] = lecture
-    table = markdown_table({"rows": [row], "missing_backends": []})
-    assert ": 0.25× the lecture's time" in table
+    assert unreachable["workload"] == "lecture_time_to_accuracy"
+
+
+def _run(workload, seed, seconds, accuracy=0.889, epochs=2):
+    """One seed's time-to-accuracy result as ``time_to_accuracy`` returns it."""
+    return {
+        "workload": workload,
+        "target": 0.885,
+        "seconds": seconds,
+        "epochs": epochs,
+        "seed": seed,
+        "final_accuracy": accuracy,
+        "seconds_per_epoch": [seconds or 50.0] * epochs,
+        "test_accuracy_per_epoch": [0.87] * (epochs - 1) + [accuracy],
+    }
+
+
+def _seed_entries(seqnet_seconds, lecture_seconds):
+    """pytest-benchmark entries as benchmarks/test_time_to_accuracy.py writes them, one per
+    seed; None stands for a seed that never reached the target."""
+    entries = []
+    for seed, (ours, theirs) in enumerate(zip(seqnet_seconds, lecture_seconds, strict=True)):
+        runs = [
+            _run("time_to_accuracy", seed, ours),
+            _run("lecture_time_to_accuracy", seed, theirs),
+        ]
+        figures = {run["workload"]: summarize_runs([run]) for run in runs}
+        entries.append({"extra_info": {**_record("jax", "cpu:0"), "figures": figures}})
+    return entries
+
+
+def read_results_from(entries):
+    """Records merged from pytest-benchmark entries, as ``read_results`` merges a file's."""
+    return records_from_pytest_benchmark({"benchmarks": entries})
+
+
+def test_time_to_accuracy_is_the_mean_over_seeds_with_a_ratio_of_means(tmp_path):
+    payload = _pytest_benchmark_json([_record("jax", "cpu:0")])
+    payload["benchmarks"] += _seed_entries([60.0, 70.0, 80.0], [100.0, 140.0, 120.0])
+    (tmp_path / "jax.json").write_text(json.dumps(payload))
+    (row,) = build_report(read_results(tmp_path))["rows"]
+    assert [run["seed"] for run in row["figures"]["time_to_accuracy"]["runs"]] == [0, 1, 2]
+    assert row["time_to_accuracy_seconds"] == pytest.approx(70.0)
+    assert row["lecture_time_to_accuracy_seconds"] == pytest.approx(120.0)
+    assert row["time_to_accuracy_ratio"] == pytest.approx(70 / 120)
+    table = markdown_table(build_report(read_results(tmp_path)))
+    assert "| jax | cpu:0 | 1 | 70 | 2 | 0.889 | 140 | 2 | 0.889 |  |" in table
+    assert (
+        "| jax | cpu:0 | mean | 70 (3 of 3 reached) | 2.0 | 0.889 | 120 (3 of 3 reached)" in table
+    )
+    assert "| 120 (3 of 3 reached) | 2.0 | 0.889 | 0.58× |" in table
+
+
+def test_a_seed_that_never_reaches_the_target_is_counted_and_drops_the_ratio():
+    entries = _seed_entries([60.0, None, 80.0], [100.0, 140.0, 120.0])
+    (row,) = build_report(read_results_from(entries))["rows"]
+    summary = row["figures"]["time_to_accuracy"]
+    assert summary["reached"] == 2 and len(summary["runs"]) == 3
+    assert row["time_to_accuracy_seconds"] == pytest.approx(70.0)  # over the seeds that did
+    assert row["time_to_accuracy_ratio"] is None
+    table = markdown_table(build_report(read_results_from(entries)))
+    assert "| jax | cpu:0 | 1 | not reached | 2 |" in table
+    assert "| 70 (2 of 3 reached) |" in table and table.rstrip().endswith("| – |")
+
+
+# A report.json row as written before seeds, the default batch and the data load were measured
+# (the merge of 2026-11-29): one time-to-accuracy run per side, no training_default_batch.
+OLD_FORMAT_ROW = {
+    "backend": "tensorflow",
+    "device": "cpu:0",
+    "device_name": "AMD EPYC",
+    "versions": {"python": "3.11.7", "keras": "3.15.1", "tensorflow": "2.21.0"},
+    "batch_size": 32,
+    "sequence_length": 400,
+    "jit_compile": "False",
+    "date": "2026-11-29T21:18:37+00:00",
+    "peak_rss_mb": 1402.0,
+    "device_peak_mb": None,
+    "figures": {
+        "training": {
+            "workload": "training",
+            "rounds": 5,
+            "seconds": 1.28,
+            "first_step_seconds": 0.9,
+            "samples_per_second": 797.0,
+            "gflops": 71.7,
+        },
+        "latency": {"workload": "latency", "rounds": 1, "p50_ms": 0.8, "p95_ms": 1.0},
+        "inference": {"workload": "inference", "samples_per_second": 5139.0},
+        "time_to_accuracy": {
+            "workload": "time_to_accuracy",
+            "target": 0.885,
+            "seconds": 59.0,
+            "epochs": 2,
+            "seconds_per_epoch": [30.0, 29.0],
+            "test_accuracy_per_epoch": [0.879, 0.889],
+        },
+        "lecture_time_to_accuracy": {
+            "workload": "lecture_time_to_accuracy",
+            "target": 0.885,
+            "seconds": 42.0,
+            "epochs": 1,
+            "seconds_per_epoch": [42.0],
+            "test_accuracy_per_epoch": [0.888],
+        },
+    },
+    "train_samples_per_second": 797.0,
+    "first_step_seconds": 0.9,
+    "time_to_accuracy_seconds": 59.0,
+    "lecture_time_to_accuracy_seconds": 42.0,
+}
+
+
+def test_a_report_written_before_this_format_still_compares_and_renders():
+    old_report = {"rows": [OLD_FORMAT_ROW], "missing_backends": ["jax", "torch"], "scaling": []}
+    new_record = copy.deepcopy(OLD_FORMAT_ROW)
+    new_record["figures"]["training"]["samples_per_second"] = 600.0
+    new_record["figures"]["training_default_batch"] = {"samples_per_second": 1.0, "batch_size": 64}
+    regressions = compare(build_report([new_record]), old_report)
+    # training fell from 797 to 600; the default batch, absent from the old report, is skipped
+    assert [r.split(": ")[0] for r in regressions] == [
+        "tensorflow cpu:0 training samples_per_second"
+    ]
+    (row,) = build_report([OLD_FORMAT_ROW])["rows"]  # an old row's figures, merged again
+    assert row["time_to_accuracy_ratio"] == pytest.approx(59 / 42)
+    table = markdown_table(build_report([OLD_FORMAT_ROW]))
+    assert "| tensorflow | cpu:0 | 0 | 59 | 2 | 0.889 | 42 | 1 | 0.888 |  |" in table
+    assert "| 797 | – | 0.90 / – |" in table
+
+
+def test_both_batches_are_shown_with_their_first_steps():
+    (row,) = build_report([_record("torch", "cpu:0")])["rows"]
+    assert row["default_batch_samples_per_second"] == 1200.0 and row["default_batch_size"] == 64
+    table = markdown_table(build_report([_record("torch", "cpu:0")]))
+    assert "| torch | cpu:0 | 1,000 | 1,200 (64) | 2.00 / 2.50 |" in table
+    assert BenchConfig().default_batch_size == TrainConfig().batch_size
+
+
+def test_data_load_is_timed_cold_then_warm(tiny_archive, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    result = data_load_seconds(str(tiny_archive), cache)
+    assert result["cold_seconds"] > 0 and result["warm_seconds"] > 0
+    assert result["source"] == "aclImdb_v1.tar.gz" and any(cache.iterdir())
+    with pytest.raises(ValueError, match="empty"):
+        data_load_seconds(str(tiny_archive), cache)  # no longer cold
+    record = _record("jax", "cpu:0")
+    record["figures"]["data_load"] = {**result, "cold_seconds": 7.12, "warm_seconds": 0.214}
+    assert (
+        "`read_dataset` of aclImdb_v1.tar.gz: cold (empty cache) 7.1 s, warm (cached) 0.21 s"
+        in (markdown_table(build_report([record])))
+    )
+
+
+def test_a_serving_load_record_renders():
+    """The hook for benchmarks/serving_load.py, fed a synthetic figure."""
+    record = _record("jax", "gpu:0")
+    record["figures"]["serving"] = {
+        "workload": "serving",
+        "requests_per_second": 410.0,
+        "reviews_per_second": 3280.0,
+        "p50_ms": 9.5,
+        "p95_ms": 14.04,
+        "p99_ms": 21.2,
+        "concurrency": 8,
+        "reviews_per_request": 8,
+    }
+    (row,) = build_report([record])["rows"]
+    assert row["serving_reviews_per_second"] == 3280.0 and row["serving_p99_ms"] == 21.2
+    assert (
+        "- jax gpu:0: 410 requests/s, 3,280 reviews/s; latency p50 / p95 / p99 9.5 / 14.0 / "
+        "21.2 ms (8 concurrent clients, 8 reviews per request)"
+    ) in markdown_table(build_report([record]))
+    slower = copy.deepcopy(record)
+    slower["figures"]["serving"]["reviews_per_second"] = 2000.0
+    assert any(
+        "serving reviews_per_second" in r
+        for r in compare(build_report([slower]), build_report([record]))
+    )
+
+
+def test_seeds_option_and_nox_pass_through():
+    from benchmarks.conftest import parse_seeds
+
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3") == [3]
+    with pytest.raises(pytest.UsageError):
+        parse_seeds("0,one")
+    pytest.importorskip("nox")
+    from noxfile import bench_options, seqnet_bench_args
+
+    options, rest = bench_options(["--full", "--data", "a.tar.gz", "--seeds", "0,1", "-k", "x"])
+    assert seqnet_bench_args(options) == ["--full", "--data", "a.tar.gz", "--seeds", "0,1"]
+    assert rest == ["-k", "x"]
