@@ -487,14 +487,15 @@ def time_to_accuracy(
 
 
 def _seqnet_epochs(config: TrainConfig, dataset) -> Callable[[int], tuple[float, float]]:
-    """One epoch of seqnet's recipe: (training seconds, test accuracy)."""
-    from seqnet.train import build_training_model, train_one_epoch
+    """One epoch of seqnet's recipe: (training seconds, accuracy on the whole test split)."""
+    from seqnet.train import build_training_model, evaluate, train_one_epoch
 
     model = build_training_model(config, len(dataset.x_train))
 
     def one_epoch(epoch: int) -> tuple[float, float]:
         record = train_one_epoch(model, dataset, config, epoch, verbose=0)
-        return record["train_seconds"], record["val_accuracy"]
+        # The recipe scores a sample after each epoch; the target is on all 25,000 reviews.
+        return record["train_seconds"], evaluate(model, dataset.x_test, dataset.y_test)["accuracy"]
 
     return one_epoch
 
