@@ -8,8 +8,11 @@ streams stand, so a resumed run would draw other dropout masks than an uninterru
 - PyTorch draws the masks of a Dropout without an explicit seed from torch's own global
   generator, which ``keras.utils.set_random_seed`` restarts from the seed.
 
-[`random_state`][seqnet.random_state.random_state] captures both as plain arrays, and
-[`restore_random_state`][seqnet.random_state.restore_random_state] puts them back.
+[`random_state`][seqnet.random_state.random_state] captures both as plain arrays;
+[`RestoreRandomState`][seqnet.random_state.RestoreRandomState] puts them back when training
+starts, after the set-up of the first ``fit`` on a loaded model, which draws from torch's
+generator once more than a later ``fit`` does (its one-off build iterates a torch DataLoader,
+which draws a base seed).
 """
 
 from __future__ import annotations
@@ -47,27 +50,49 @@ def random_state(model: keras.Model) -> dict[str, np.ndarray]:
     return state
 
 
-def restore_random_state(model: keras.Model, state: Mapping[str, np.ndarray]) -> None:
-    """Put back what [`random_state`][seqnet.random_state.random_state] captured.
+class RestoreRandomState(keras.callbacks.Callback):
+    """Restore a captured random state as the next ``fit`` begins to train, then never again.
+
+    In an uninterrupted run nothing draws between one epoch's end and the next epoch's
+    ``on_train_begin``; after loading, ``fit``'s one-off build does, so restoring at load
+    time would leave torch one draw ahead. Restoring here makes the two runs meet.
+    """
+
+    def __init__(self, model: keras.Model, state: Mapping[str, np.ndarray]) -> None:
+        super().__init__()
+        self._variables = _matching_variables(model, state)  # refuses a misfit now, not later
+        self._state: Mapping[str, np.ndarray] | None = state
+
+    def on_train_begin(self, logs=None):
+        if self._state is None:
+            return
+        for variable, key in self._variables:
+            variable.assign(self._state[key])
+        if keras.backend.backend() == "torch":
+            _restore_torch_state(self._state)
+        self._state = None
+
+
+def _matching_variables(
+    model: keras.Model, state: Mapping[str, np.ndarray]
+) -> list[tuple[keras.Variable, str]]:
+    """Pair each of ``model``'s unsaved variables with its key in ``state``.
 
     Raises:
-        ValueError: If ``state`` was captured from a model with other random state.
+        ValueError: If ``state`` was captured from a model with other unsaved variables.
     """
     variables = unsaved_variables(model)
-    saved = sorted(
+    keys = sorted(
         (key for key in state if key.startswith(_VARIABLE)),
         key=lambda key: int(key[len(_VARIABLE) :]),
     )
     shapes = [tuple(variable.shape) for variable in variables]
-    if [tuple(state[key].shape) for key in saved] != shapes:
+    if [tuple(state[key].shape) for key in keys] != shapes:
         raise ValueError(
-            f"The saved random state does not fit this model: it has {len(saved)} "
-            f"unsaved variables of other shapes than the model's {len(variables)} {shapes}."
+            f"The saved random state does not fit this model: it holds {len(keys)} "
+            f"variables of other shapes than the model's {len(variables)} {shapes}."
         )
-    for variable, key in zip(variables, saved, strict=True):
-        variable.assign(state[key])
-    if keras.backend.backend() == "torch":
-        _restore_torch_state(state)
+    return list(zip(variables, keys, strict=True))
 
 
 def _torch_state() -> dict[str, np.ndarray]:

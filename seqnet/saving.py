@@ -21,7 +21,7 @@ from seqnet.config import TrainConfig
 from seqnet.files import write_atomically
 from seqnet.model import compile_for_training, portable_model
 from seqnet.plot import plot_history
-from seqnet.random_state import from_bytes, random_state, restore_random_state, to_bytes
+from seqnet.random_state import RestoreRandomState, from_bytes, random_state, to_bytes
 from seqnet.text import Vocabulary
 
 MODEL_FILE = "model.keras"
@@ -125,8 +125,11 @@ def checkpointed_config(workdir: Path) -> TrainConfig:
     return TrainConfig.from_dict(_checkpoint_state(workdir)["config"])
 
 
-def load_checkpoint(workdir: Path, config: TrainConfig) -> tuple[keras.Model, list[dict]]:
-    """The checkpointed model (optimizer and random state included) and its epoch records.
+def load_checkpoint(
+    workdir: Path, config: TrainConfig
+) -> tuple[keras.Model, list[dict], list[keras.callbacks.Callback]]:
+    """The checkpointed model (optimizer included), its epoch records, and the callbacks the
+    next ``fit`` needs to continue exactly: they restore the random state as it starts.
 
     Raises:
         ValueError: If the checkpoint was trained with other settings than ``config``.
@@ -143,16 +146,14 @@ def load_checkpoint(workdir: Path, config: TrainConfig) -> tuple[keras.Model, li
             f"resume with the same settings or start a new run in another workdir."
         )
     model = load_model(workdir / CHECKPOINT_FILE)
-    _restore_checkpointed_random_state(workdir, model)
-    return model, list(state["epochs"])
+    return model, list(state["epochs"]), _random_state_callbacks(workdir, model)
 
 
-def _restore_checkpointed_random_state(workdir: Path, model: keras.Model) -> None:
-    """Put the random streams back where the checkpoint left them, last of all.
+def _random_state_callbacks(workdir: Path, model: keras.Model) -> list[keras.callbacks.Callback]:
+    """The callback restoring the checkpointed random state, or none for an older checkpoint.
 
-    Loading builds the model anew, which may draw from the global generators, so this comes
-    after it. Checkpoints written before the random state was saved resume with fresh dropout
-    streams: that trains well, but not bit for bit like an uninterrupted run.
+    Checkpoints written before the random state was saved resume with fresh dropout streams:
+    that trains well, but not bit for bit like an uninterrupted run.
     """
     path = workdir / CHECKPOINT_RANDOM_FILE
     if not path.is_file():
@@ -162,8 +163,8 @@ def _restore_checkpointed_random_state(workdir: Path, model: keras.Model) -> Non
             f"uninterrupted run bit for bit.",
             stacklevel=3,
         )
-        return
-    restore_random_state(model, from_bytes(path.read_bytes()))
+        return []
+    return [RestoreRandomState(model, from_bytes(path.read_bytes()))]
 
 
 def _checkpoint_state(workdir: Path) -> dict:
