@@ -16,6 +16,7 @@ import pytest
 
 import seqnet.train
 from seqnet.config import ModelConfig, TrainConfig
+from seqnet.random_state import RestoreRandomState, from_bytes, random_state, to_bytes
 from seqnet.saving import (
     CHECKPOINT_FILE,
     CHECKPOINT_RANDOM_FILE,
@@ -99,6 +100,28 @@ def test_a_checkpoint_without_random_state_resumes_with_a_warning(tmp_path, monk
     with pytest.warns(UserWarning, match="fresh dropout streams"):
         resumed = train_and_evaluate(TINY_RUN, tmp_path, resume=True, verbose=0)
     assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2]
+
+
+def test_random_state_is_restored_once_and_only_into_a_model_it_fits():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5)])
+    saved = from_bytes(to_bytes(random_state(model)))
+    model(np.ones((2, 4)), training=True)  # one draw moves the generator on
+    restorer = RestoreRandomState(model, saved)
+    restorer.on_train_begin()
+    assert _same_state(random_state(model), saved)
+    model(np.ones((2, 4)), training=True)
+    restorer.on_train_begin()  # a later fit: the stream runs on
+    assert not _same_state(random_state(model), saved)
+    without_dropout = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="does not fit this model"):
+        RestoreRandomState(without_dropout, saved)
+
+
+def _same_state(state: dict, other: dict) -> bool:
+    """Whether two captured random states are equal, stream by stream."""
+    return state.keys() == other.keys() and all(
+        np.array_equal(state[key], other[key]) for key in state
+    )
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path):
