@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +77,16 @@ def train_one_epoch(
     *,
     verbose: int | str = "auto",
     replicas: Replicas | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict[str, float]:
     """Train epoch ``epoch`` (0-based) and validate on the test split, as the lecture does.
 
     The epoch's shuffle depends only on (seed, epoch), so a resumed run sees the same order as
     an uninterrupted one, and every data-parallel process the same order. With ``replicas``
     (from [`open_replicas`][seqnet.parallel.open_replicas]), ``config.batch_size`` is the
-    global batch, split over all replicas. Raises ``TrainingDivergedError`` if the loss stops
-    being finite.
+    global batch, split over all replicas. ``callbacks`` join the epoch's own, e.g. those
+    [`load_checkpoint`][seqnet.saving.load_checkpoint] returns for the first epoch after a
+    resume. Raises ``TrainingDivergedError`` if the loss stops being finite.
     """
     replicas = replicas or Replicas(ReplicaLayout(), keras_fit)
     order = np.random.default_rng([config.seed, epoch]).permutation(len(data.x_train))
@@ -102,7 +105,7 @@ def train_one_epoch(
             epochs=epoch + 1,
             initial_epoch=epoch,
             validation_data=(x_validation, y_validation),
-            callbacks=[timer, keras.callbacks.TerminateOnNaN()],
+            callbacks=[timer, keras.callbacks.TerminateOnNaN(), *callbacks],
             verbose=verbose,
         )
     except RuntimeError:  # e.g. torch's loss refuses NaN probabilities outright
@@ -184,8 +187,8 @@ def train_and_evaluate(
     data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
     with open_replicas(config.distribute, verbose=bool(verbose)) as replicas:
         with replicas.scope():  # JAX and TensorFlow place the variables on every replica
-            model, epochs = _start_or_resume(workdir, config, data, resume)
-        _train_epochs(model, data, config, epochs, workdir, replicas, verbose)
+            model, epochs, resume_callbacks = _start_or_resume(workdir, config, data, resume)
+        _train_epochs(model, data, config, epochs, workdir, replicas, verbose, resume_callbacks)
         test = _final_test(model, data, config, epochs)
     metrics = _metrics(config, dataset, epochs, test, replicas.layout)
     if replicas.layout.is_chief:  # one writer: the other processes hold the same weights
@@ -195,14 +198,15 @@ def train_and_evaluate(
 
 def _start_or_resume(
     workdir: Path, config: TrainConfig, data: ImdbDataset, resume: bool
-) -> tuple[keras.Model, list[dict]]:
-    """The checkpointed model and epochs with ``resume``, else a new model and no epochs."""
+) -> tuple[keras.Model, list[dict], list[keras.callbacks.Callback]]:
+    """The checkpointed model, epochs and callbacks restoring its random state with
+    ``resume``, else a new model, no epochs and no callbacks."""
     # Seeded before loading too: on several JAX hosts every process must create the same
     # initial values, even those a checkpoint then overwrites.
     keras.utils.set_random_seed(config.seed)
     if resume:
         return load_checkpoint(workdir, config)
-    return build_training_model(config, len(data.x_train)), []
+    return build_training_model(config, len(data.x_train)), [], []
 
 
 def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model:
@@ -245,13 +249,19 @@ def _train_epochs(
     workdir: Path,
     replicas: Replicas,
     verbose: int | str,
+    resume_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> None:
-    """Train the epochs still missing from ``epochs``, checkpointing after each (chief only)."""
-    for epoch in range(len(epochs), config.epochs):
+    """Train the epochs still missing from ``epochs``, checkpointing after each (chief only).
+
+    ``resume_callbacks`` run in the first of them only: they restore a checkpoint's state.
+    """
+    first = len(epochs)
+    for epoch in range(first, config.epochs):
+        options = {"verbose": verbose, "replicas": replicas}
+        if epoch == first:
+            options["callbacks"] = resume_callbacks
         try:
-            epochs.append(
-                train_one_epoch(model, data, config, epoch, verbose=verbose, replicas=replicas)
-            )
+            epochs.append(train_one_epoch(model, data, config, epoch, **options))
         except TrainingDivergedError as error:
             kept = (
                 f"the checkpoint after epoch {len(epochs)} is kept in {workdir}"

@@ -34,6 +34,7 @@ def test_run_folder_has_every_output(trained_run):
         "metrics.json",
         "history.png",
         "checkpoint.keras",
+        "checkpoint.random.npz",
         "checkpoint.json",
     }
     assert (workdir / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
