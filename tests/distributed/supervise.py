@@ -5,6 +5,8 @@ drains can block a chatty worker while its peers wait for it in a collective). W
 fails, its peers get a short grace period and are then stopped; when the deadline passes, all
 are. Stopping sends SIGABRT first, so each Python process prints every thread's stack
 (``PYTHONFAULTHANDLER``) and a deadlock shows where it is, then SIGKILL to each process group.
+Where py-spy is installed (on PATH, or named by ``SEQNET_PY_SPY``), the native stacks of the
+stuck processes are taken before that: a deadlock between C++ threads hides below Python's.
 
 Processes are found by a token in their environment, not by parentage: torchrun starts its
 workers in sessions of their own, and a worker whose launcher died is no longer anyone's child,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -29,6 +32,7 @@ DEFAULT_TIMEOUT = 420.0
 # After one process fails, how long its peers may take to notice and exit by themselves.
 GRACE_SECONDS = 30.0
 LOG_TAIL = 6000  # characters of each process's log in a failure message
+PY_SPY_VARIABLE = "SEQNET_PY_SPY"
 
 
 @dataclass
@@ -75,16 +79,25 @@ def run_processes(
         start(command, {**environment, RUN_TOKEN_VARIABLE: token}, logs / f"process-{index}.log")
         for index, environment in enumerate(environments)
     ]
+    stacks = ""
     try:
         problem = wait_for(started, timeout, grace)
+        if problem:
+            stacks = native_stacks(processes_with_token(token), logs / "native-stacks.txt")
     finally:
         stop_run(token, started)
     if problem:
-        reports = [
-            f"--- process {index}: {run.status()} ({' '.join(command)})\n{run.tail()}"
-            for index, run in enumerate(started)
-        ]
-        raise AssertionError(f"{problem}\n" + "\n".join(reports))
+        raise AssertionError(failure_report(problem, command, started, stacks))
+
+
+def failure_report(problem: str, command: list[str], started: list[Started], stacks: str) -> str:
+    """What went wrong, the native stacks if any, and each process's status and log tail."""
+    reports = [stacks[-LOG_TAIL:]] if stacks else []
+    reports += [
+        f"--- process {index}: {run.status()} ({' '.join(command)})\n{run.tail()}"
+        for index, run in enumerate(started)
+    ]
+    return f"{problem}\n" + "\n".join(reports)
 
 
 def start(command: list[str], environment: dict[str, str], log: Path) -> Started:
@@ -140,6 +153,28 @@ def stop_run(token: str, started: list[Started]) -> None:
     for run in started:
         with contextlib.suppress(subprocess.TimeoutExpired):
             run.process.wait(timeout=10)
+
+
+def native_stacks(pids: list[int], path: Path) -> str:
+    """py-spy's dump of every thread of ``pids``, Python and native frames, also saved to
+    ``path``; empty where py-spy is not installed."""
+    py_spy = os.environ.get(PY_SPY_VARIABLE) or shutil.which("py-spy")
+    if not py_spy or not pids:
+        return ""
+    dumps = []
+    for pid in pids:
+        try:
+            dump = subprocess.run(
+                [py_spy, "dump", "--native", "--pid", str(pid)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            dumps.append(f"--- native stacks of pid {pid}\n{dump.stdout}{dump.stderr}")
+        except (OSError, subprocess.TimeoutExpired) as error:
+            dumps.append(f"--- no native stacks of pid {pid}: {error}")
+    path.write_text("\n".join(dumps))
+    return "\n".join(dumps)
 
 
 def send(pid: int, signal_number: int) -> None:

@@ -4,6 +4,7 @@ pass silently or outlive its test."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 
@@ -56,3 +57,14 @@ def test_no_process_outlives_the_run(tmp_path):
     run_processes(python(code), [QUIET], tmp_path, timeout=60)
     token = (tmp_path / "process-0.log").read_text().strip()
     assert token and processes_with_token(token) == []
+
+
+def test_native_stacks_of_a_hang_where_py_spy_is_installed(tmp_path, monkeypatch):
+    py_spy = shutil.which("py-spy") or os.environ.get("SEQNET_PY_SPY")
+    if not py_spy:
+        pytest.skip("py-spy is not installed")
+    monkeypatch.setenv("SEQNET_PY_SPY", py_spy)
+    with pytest.raises(AssertionError, match="native stacks of pid") as failure:
+        run_processes(python("import time\ntime.sleep(600)"), [QUIET], tmp_path, timeout=3)
+    assert "<module>" in str(failure.value)
+    assert (tmp_path / "native-stacks.txt").is_file()
