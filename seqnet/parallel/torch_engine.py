@@ -19,6 +19,7 @@ from seqnet.parallel.loop import binary_accuracy, run_epochs, step_through
 from seqnet.parallel.replicas import ReplicaLayout, Replicas, environment_integer, keras_fit
 
 
+@dataclass(frozen=True)
 class TorchProcess:
     """This process's place in a ``torchrun`` job, from the variables torchrun sets."""
 

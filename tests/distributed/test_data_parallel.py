@@ -10,18 +10,15 @@ evenly.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from supervise import default_timeout, run_processes
 
 from seqnet.config import TrainConfig
 from seqnet.parallel import ReplicaLayout, free_local_port, open_replicas, torch_launch_options
@@ -61,59 +58,16 @@ def worker_environment(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **quiet, **extra}
 
 
-def run(command: list[str], environment: dict[str, str], timeout: float = 180) -> None:
-    run_together(command, [environment], timeout)
+def run(command: list[str], environment: dict[str, str], logs: Path) -> None:
+    run_together(command, [environment], logs)
 
 
-def run_together(command: list[str], environments: list[dict[str, str]], timeout=180) -> None:
-    """Start one process per environment, as a multi-host job would; all must succeed.
+def run_together(command: list[str], environments: list[dict[str, str]], logs: Path) -> None:
+    """Start one process per environment, as a multi-host job would; all must succeed in time.
 
-    A run still going after ``timeout`` seconds is aborted (each Python process prints its
-    stack, so a deadlock shows where it is) and killed, its launched workers included.
+    Their logs go to ``logs``; see ``supervise`` for the deadline and how a hang is stopped.
     """
-    processes = [
-        subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        for env in environments
-    ]
-    deadline = time.monotonic() + timeout
-    try:
-        outputs = [
-            process.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
-            for process in processes
-        ]
-    except subprocess.TimeoutExpired:
-        stop(processes)
-        outputs = [process.communicate()[0] for process in processes]
-        pytest.fail(f"timed out after {timeout} s:\n" + "\n".join(o[-4000:] for o in outputs))
-    for index, (process, output) in enumerate(zip(processes, outputs, strict=True)):
-        assert process.returncode == 0, f"process {index}:\n{output[-5000:]}"
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    """Abort, then kill, the processes and everything they started (torchrun's workers run in
-    sessions of their own, so a process group would not reach them)."""
-    pids = [process.pid for process in processes]
-    pids += [child for pid in pids for child in descendants(pid)]
-    for signal_number in (signal.SIGABRT, signal.SIGKILL):
-        for pid in reversed(pids):  # workers first, their launcher last
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal_number)
-        time.sleep(2)
-
-
-def descendants(pid: int) -> list[int]:
-    """Ids of the processes below ``pid``, from Linux's /proc."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    found, frontier = [], {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found += sorted(frontier)
-    return found
+    run_processes(command, environments, logs, timeout=default_timeout())
 
 
 def worker_command(devices: int, samples: int, output: Path) -> list[str]:
@@ -181,14 +135,14 @@ def test_jax_four_simulated_devices_match_one_device(tmp_path):
     output = tmp_path / "weights.npz"
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
     environment = worker_environment(XLA_FLAGS=flags.strip())
-    run([sys.executable, *worker_command(4, 82, output)], environment)
+    run([sys.executable, *worker_command(4, 82, output)], environment, tmp_path)
     assert_matches_one_device(output, replicas=4)
 
 
 @only_on("tensorflow")
 def test_tensorflow_two_logical_cpus_match_one_device(tmp_path):
     output = tmp_path / "weights.npz"
-    run([sys.executable, *worker_command(2, 81, output)], worker_environment())
+    run([sys.executable, *worker_command(2, 81, output)], worker_environment(), tmp_path)
     assert_matches_one_device(output, replicas=2)
 
 
@@ -198,7 +152,7 @@ def test_torch_two_gloo_processes_match_one_device(tmp_path):
     launcher = [sys.executable, "-m", "torch.distributed.run", *torch_launch_options(2)]
     # gloo talks over the loopback interface only; one thread each, as the two share the cores.
     environment = worker_environment(GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-    run([*launcher, *worker_command(2, 81, output)], environment)
+    run([*launcher, *worker_command(2, 81, output)], environment, tmp_path)
     assert_matches_one_device(output, replicas=2)
 
 
@@ -214,7 +168,7 @@ def test_jax_two_processes_of_two_devices_match_one_device(tmp_path):
         "JAX_NUM_PROCESSES": "2",
     }
     environments = [worker_environment(**shared, JAX_PROCESS_ID=str(rank)) for rank in (0, 1)]
-    run_together([sys.executable, *worker_command(2, 82, output)], environments)
+    run_together([sys.executable, *worker_command(2, 82, output)], environments, tmp_path)
     assert_matches_one_device(output, replicas=4)
 
 
@@ -230,7 +184,7 @@ def test_tensorflow_two_workers_match_one_device(tmp_path):
         )
         for index in (0, 1)
     ]
-    run_together([sys.executable, *worker_command(1, 81, output)], environments)
+    run_together([sys.executable, *worker_command(1, 81, output)], environments, tmp_path)
     assert_matches_one_device(output, replicas=2)
 
 
@@ -258,7 +212,7 @@ def expected_replicas() -> tuple[list[str], dict[str, str], int]:
 def test_train_command_writes_one_run_folder(tmp_path):
     launcher, extra, replicas = expected_replicas()
     workdir = tmp_path / "run"
-    run([*launcher, *train_command(workdir)], worker_environment(**extra))
+    run([*launcher, *train_command(workdir)], worker_environment(**extra), tmp_path)
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["config"]["distribute"] == "data-parallel"
     assert metrics["distribution"]["replicas"] == replicas
