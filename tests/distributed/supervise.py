@@ -145,8 +145,7 @@ def stop_run(token: str, started: list[Started]) -> None:
         members = processes_with_token(token)
         if not members:
             break
-        for pid in members:
-            send(pid, signal_number)
+        send(members, signal_number)
         end = time.monotonic() + patience
         while processes_with_token(token) and time.monotonic() < end:
             time.sleep(0.2)
@@ -177,13 +176,19 @@ def native_stacks(pids: list[int], path: Path) -> str:
     return "\n".join(dumps)
 
 
-def send(pid: int, signal_number: int) -> None:
-    """Signal ``pid`` and its process group (never the test's own group)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        group = os.getpgid(pid)
-        if group != os.getpgrp():
-            os.killpg(group, signal_number)
-        os.kill(pid, signal_number)
+def send(pids: list[int], signal_number: int) -> None:
+    """Signal each process exactly once: through its process group, or alone where it shares
+    the test's own group. A second SIGABRT while faulthandler is still printing the first one's
+    stacks would kill the process mid-dump."""
+    groups = set()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            group = os.getpgid(pid)
+            if group == os.getpgrp():
+                os.kill(pid, signal_number)
+            elif group not in groups:
+                groups.add(group)
+                os.killpg(group, signal_number)
 
 
 def processes_with_token(token: str) -> list[int]:
