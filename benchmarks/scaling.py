@@ -21,6 +21,9 @@ from seqnet.parallel import (
     torch_launch_options,
 )
 
+# A stuck worker (a collective waiting for a peer that died) fails the benchmark, never hangs it.
+WORKER_TIMEOUT_SECONDS = 600
+
 
 class ScalingSettings:
     """One scaling measurement: the same global batches on 1, 2, 4 … simulated CPU devices."""
@@ -77,14 +80,20 @@ def _time_in_subprocess(backend: str, devices: int, settings: ScalingSettings) -
         # One process per device; they share the cores, so give each its fair share of threads.
         environment["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // devices))
         worker = ["-m", "torch.distributed.run", *torch_launch_options(devices), *worker]
-    completed = subprocess.run(
-        [sys.executable, *worker],
-        env=environment,
-        cwd=Path(__file__).parents[1],  # the checkout, where `benchmarks` is importable
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        completed = subprocess.run(
+            [sys.executable, *worker],
+            env=environment,
+            cwd=Path(__file__).parents[1],  # the checkout, where `benchmarks` is importable
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=WORKER_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(
+            f"scaling worker on {devices} devices ran past {WORKER_TIMEOUT_SECONDS} s; stopped"
+        ) from None
     if completed.returncode != 0:
         raise RuntimeError(
             f"scaling worker on {devices} devices failed:\n{completed.stderr[-3000:]}"
