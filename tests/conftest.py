@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from seqnet.config import ModelConfig
+from seqnet.config import ModelConfig, TrainConfig
 
 REAL_ARCHIVE_VARIABLE = "SEQNET_IMDB_ARCHIVE"
 
@@ -53,16 +53,20 @@ def _seeded():
     keras.utils.set_random_seed(1234)
 
 
+# The smallest network the tests train: every shape of the lecture's, seconds to fit.
+TINY_MODEL = ModelConfig(
+    vocabulary_size=60,
+    sequence_length=24,
+    embedding_dim=8,
+    filters=8,
+    kernel_size=3,
+    hidden_units=8,
+)
+
+
 @pytest.fixture
 def tiny_model_config() -> ModelConfig:
-    return ModelConfig(
-        vocabulary_size=60,
-        sequence_length=24,
-        embedding_dim=8,
-        filters=8,
-        kernel_size=3,
-        hidden_units=8,
-    )
+    return TINY_MODEL
 
 
 def add_member(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -91,6 +95,17 @@ def write_tiny_folder(root: Path, reviews=TINY_REVIEWS) -> Path:
     return root / "aclImdb"
 
 
+def train_tiny_run(root: Path, **overrides) -> Path:
+    """``root/run``: one epoch of ``TINY_MODEL`` on a tiny aclImdb look-alike in ``root``,
+    so the run folder has a vocabulary; ``overrides`` are TrainConfig fields."""
+    from seqnet.train import train_and_evaluate
+
+    archive = write_tiny_archive(root / "aclImdb_v1.tar.gz")
+    config = TrainConfig(data=str(archive), epochs=1, model=TINY_MODEL, **overrides)
+    train_and_evaluate(config, root / "run", verbose=0)
+    return root / "run"
+
+
 @pytest.fixture
 def tiny_archive(tmp_path) -> Path:
     return write_tiny_archive(tmp_path / "aclImdb_v1.tar.gz")
@@ -99,12 +114,10 @@ def tiny_archive(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def served_run(tmp_path_factory) -> Path:
     """A tiny one-epoch run folder for ``seqnet serve``, trained once per session."""
-    from serving import train_tiny_run
-
     root = tmp_path_factory.mktemp("served")
     with pytest.MonkeyPatch.context() as patch:  # keep the tokenized cache out of the user's
         patch.setenv("SEQNET_CACHE_DIR", str(root / "cache"))
-        return train_tiny_run(write_tiny_archive(root / "aclImdb_v1.tar.gz"), root / "run")
+        return train_tiny_run(root)
 
 
 @pytest.fixture(scope="session")

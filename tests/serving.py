@@ -12,26 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from seqnet.config import ModelConfig, TrainConfig
-from seqnet.train import train_and_evaluate
-
-TINY_MODEL = ModelConfig(
-    vocabulary_size=60,
-    sequence_length=24,
-    embedding_dim=8,
-    filters=8,
-    kernel_size=3,
-    hidden_units=8,
-)
-
-
-def train_tiny_run(archive: Path, workdir: Path) -> Path:
-    """A one-epoch run folder of the tiny model, with the archive's vocabulary."""
-    train_and_evaluate(
-        TrainConfig(data=str(archive), epochs=1, model=TINY_MODEL), workdir, verbose=0
-    )
-    return workdir
-
 
 def free_port() -> int:
     """A loopback port nobody listens on right now."""

@@ -10,22 +10,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import write_tiny_archive
+from conftest import TINY_MODEL, train_tiny_run
 
 from seqnet import export
 from seqnet.cli import main
-from seqnet.config import ModelConfig, TrainConfig
 from seqnet.predict import Classifier
-from seqnet.train import train_and_evaluate
 
-TINY = ModelConfig(
-    vocabulary_size=60,
-    sequence_length=24,
-    embedding_dim=8,
-    filters=8,
-    kernel_size=3,
-    hidden_units=8,
-)
 BACKEND = keras.backend.backend()
 EXPORTABLE = [name for name in export.FORMATS if BACKEND in export.EXPORTING_BACKENDS[name]]
 UNSEEN = ["zyzzyva", "Quux", "flibbertigibbet", "naïve", "café", "1999", "don't", "it's"]
@@ -48,11 +38,7 @@ def varied_reviews(words: list[str], count: int = 100, seed: int = 0) -> list[st
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A run folder trained for one epoch on the tiny aclImdb look-alike."""
-    folder = tmp_path_factory.mktemp("export-run")
-    archive = write_tiny_archive(folder / "aclImdb_v1.tar.gz")
-    config = TrainConfig(data=str(archive), epochs=1, batch_size=4, seed=5, model=TINY)
-    train_and_evaluate(config, folder / "run", verbose=0)
-    return folder / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("export-run"), batch_size=4, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +117,7 @@ def test_bundle_holds_the_model_and_its_description(bundle):
 
 
 def test_exported_model_matches_the_classifier(bundle, classifier, reviews):
-    token_ids = classifier.vocabulary.encode_batch(reviews, TINY.sequence_length)
+    token_ids = classifier.vocabulary.encode_batch(reviews, TINY_MODEL.sequence_length)
     expected = classifier.predict_probabilities(reviews)
 
     got = run_bundle(bundle, token_ids)
@@ -147,7 +133,7 @@ def test_tokenizer_json_reproduces_the_ids(bundle, classifier, reviews):
 
     got = encode_from_spec(reviews, tokenizer, words)
 
-    expected = classifier.vocabulary.encode_batch(reviews, TINY.sequence_length)
+    expected = classifier.vocabulary.encode_batch(reviews, TINY_MODEL.sequence_length)
     np.testing.assert_array_equal(got, expected)
     assert tokenizer["num_words"] == classifier.vocabulary.num_words
 

@@ -12,23 +12,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import write_tiny_archive
+from conftest import TINY_MODEL, train_tiny_run
 
-from seqnet.config import ModelConfig, TrainConfig
+from seqnet.config import ModelConfig
 from seqnet.layers import MaxPooledConv1D
 from seqnet.predict import Classifier
 from seqnet.saving import MODEL_FILE, VOCABULARY_FILE
 from seqnet.text import Vocabulary
-from seqnet.train import train_and_evaluate
 
-TINY = ModelConfig(
-    vocabulary_size=60,
-    sequence_length=24,
-    embedding_dim=8,
-    filters=8,
-    kernel_size=3,
-    hidden_units=8,
-)
 TEXTS = [
     "A great film, I loved it.",
     "Boring &amp; bad.<br />Terrible plot",
@@ -59,11 +50,7 @@ print(json.dumps(np.asarray(model.predict_on_batch(ids))[:, 0].tolist()))
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A run folder trained for one epoch on the tiny aclImdb look-alike."""
-    folder = tmp_path_factory.mktemp("portable-run")
-    archive = write_tiny_archive(folder / "aclImdb_v1.tar.gz")
-    config = TrainConfig(data=str(archive), epochs=1, batch_size=4, seed=5, model=TINY)
-    train_and_evaluate(config, folder / "run", verbose=0)
-    return folder / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("portable-run"), batch_size=4, seed=5)
 
 
 def _plain_keras_probabilities(model_path: Path, token_ids: np.ndarray, tmp_path: Path):
@@ -104,7 +91,7 @@ def test_model_file_names_no_seqnet_code(workdir):
 
 def test_plain_keras_loads_the_run_without_seqnet(workdir, tmp_path):
     classifier = Classifier.load(workdir)
-    token_ids = classifier.vocabulary.encode_batch(TEXTS, TINY.sequence_length)
+    token_ids = classifier.vocabulary.encode_batch(TEXTS, TINY_MODEL.sequence_length)
     expected = classifier.predict_token_ids(token_ids)
 
     got = _plain_keras_probabilities(workdir / MODEL_FILE, token_ids, tmp_path)
@@ -150,17 +137,17 @@ def _add_retired_matmul_option(path: Path) -> None:
 
 
 def test_runs_written_by_seqnet_01_still_load(tmp_path):
-    model = _seqnet_01_model(TINY)
+    model = _seqnet_01_model(TINY_MODEL)
     run = tmp_path / "run-0.1"
     run.mkdir()
     model.save(run / MODEL_FILE)
     _add_retired_matmul_option(run / MODEL_FILE)
-    vocabulary = Vocabulary.from_texts(TEXTS, num_words=TINY.vocabulary_size)
+    vocabulary = Vocabulary.from_texts(TEXTS, num_words=TINY_MODEL.vocabulary_size)
     vocabulary.save(run / VOCABULARY_FILE)
 
     classifier = Classifier.load(run)
 
-    token_ids = vocabulary.encode_batch(TEXTS, TINY.sequence_length)
+    token_ids = vocabulary.encode_batch(TEXTS, TINY_MODEL.sequence_length)
     expected = np.asarray(model.predict_on_batch(token_ids))[:, 0]
     np.testing.assert_allclose(classifier.predict_probabilities(TEXTS), expected, atol=1e-6)
     assert isinstance(classifier.model.get_layer("convolution"), MaxPooledConv1D)

@@ -12,25 +12,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import write_tiny_archive
+from conftest import train_tiny_run
 from hypothesis import given
 from hypothesis import strategies as st
 
 import seqnet
 from seqnet import reviews
 from seqnet.cli import main
-from seqnet.config import ModelConfig, TrainConfig
 from seqnet.predict import Classifier, Prediction, label_and_score
-from seqnet.train import train_and_evaluate
 
-TINY = ModelConfig(
-    vocabulary_size=60,
-    sequence_length=24,
-    embedding_dim=8,
-    filters=8,
-    kernel_size=3,
-    hidden_units=8,
-)
 CSV_REVIEWS = (
     "id,text,stars\r\n"
     '1,"A great film, I loved it.",5\r\n'
@@ -50,11 +40,7 @@ JSONL_REVIEWS = (
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A run folder trained for one epoch on the tiny aclImdb look-alike."""
-    folder = tmp_path_factory.mktemp("predict-run")
-    archive = write_tiny_archive(folder / "aclImdb_v1.tar.gz")
-    config = TrainConfig(data=str(archive), epochs=1, batch_size=4, seed=5, model=TINY)
-    train_and_evaluate(config, folder / "run", verbose=0)
-    return folder / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("predict-run"), batch_size=4, seed=5)
 
 
 @pytest.fixture(scope="module")
