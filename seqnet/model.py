@@ -73,18 +73,21 @@ def build_model(
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = LECTURE_RECIPE[
         "learning_rate"
     ],
+    variable_length: bool = False,
 ) -> keras.Model:
     """Build the training network for ``config`` and compile it to train from logits.
 
     Args:
         config: The architecture; by default the lecture's.
         learning_rate: Adam's step size, or a Keras learning-rate schedule.
+        variable_length: Accept batches of any length, not only ``config.sequence_length``,
+            for length-bucketed training ([`seqnet.buckets`][seqnet.buckets]).
 
     Returns:
         A compiled model whose output is the logit of a positive review, shape ``(batch, 1)``;
         [`portable_model`][seqnet.model.portable_model] turns it into probabilities.
     """
-    model = _build_network(config or ModelConfig(), training=True)
+    model = _build_network(config or ModelConfig(), training=True, variable_length=variable_length)
     compile_for_training(model, learning_rate=learning_rate)
     return model
 
@@ -117,13 +120,14 @@ def compile_for_evaluation(model: keras.Model) -> None:
     )
 
 
-def portable_model(model: keras.Model) -> keras.Model:
+def portable_model(model: keras.Model, *, sequence_length: int | None = None) -> keras.Model:
     """The lecture's stock-layer network with ``model``'s weights and a sigmoid output.
 
     Accepts a training network or an already portable one. The result is not compiled, so
-    its ``.keras`` file names no optimizer and opens under any backend.
+    its ``.keras`` file names no optimizer and opens under any backend. Its input always has
+    a fixed length: ``model``'s, or ``sequence_length`` for a variable-length model.
     """
-    portable = _build_network(model_config_of(model), training=False)
+    portable = _build_network(model_config_of(model, sequence_length), training=False)
     source_names = {PORTABLE_OUTPUT: TRAINING_OUTPUT} if outputs_logits(model) else {}
     for layer in portable.layers:
         if layer.weights:
@@ -141,8 +145,11 @@ def outputs_logits(model: keras.Model) -> bool:
     return _has_layer(model, TRAINING_OUTPUT)
 
 
-def _build_network(config: ModelConfig, *, training: bool) -> keras.Model:
-    token_ids = keras.Input(shape=(config.sequence_length,), dtype="int32", name="token_ids")
+def _build_network(
+    config: ModelConfig, *, training: bool, variable_length: bool = False
+) -> keras.Model:
+    length = None if variable_length else config.sequence_length
+    token_ids = keras.Input(shape=(length,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(config.vocabulary_size, config.embedding_dim, name="embedding")(
         token_ids
     )  # (batch, 400, 50)
@@ -180,13 +187,23 @@ def _stock_convolution_and_pooling(config: ModelConfig, x):
     return keras.layers.GlobalMaxPooling1D(data_format=DATA_FORMAT, name="max_pooling")(x)
 
 
-def model_config_of(model: keras.Model) -> ModelConfig:
-    """Recover the ``ModelConfig`` of a model built by this module (either formulation)."""
+def model_config_of(model: keras.Model, sequence_length: int | None = None) -> ModelConfig:
+    """Recover the ``ModelConfig`` of a model built by this module (either formulation).
+
+    A variable-length training network does not know the length its reviews were padded
+    to; pass it as ``sequence_length`` (its config's). A fixed-length model's own wins.
+    """
+    length = model.input_shape[1] or sequence_length
+    if length is None:
+        raise ValueError(
+            "This model accepts reviews of any length; pass the sequence_length of its "
+            "ModelConfig to recover its configuration."
+        )
     embedding = model.get_layer("embedding")
     convolution = model.get_layer("convolution")
     return ModelConfig(
         vocabulary_size=embedding.input_dim,
-        sequence_length=model.input_shape[1],
+        sequence_length=length,
         embedding_dim=embedding.output_dim,
         filters=convolution.filters,
         kernel_size=convolution.kernel_size[0],
@@ -196,6 +213,7 @@ def model_config_of(model: keras.Model) -> ModelConfig:
     )
 
 
-def input_limits(model: keras.Model) -> tuple[int, int]:
-    """(vocabulary size, sequence length) a model built by this module accepts."""
+def input_limits(model: keras.Model) -> tuple[int, int | None]:
+    """(vocabulary size, sequence length) a model built by this module accepts; the length
+    is None for a variable-length training network, which accepts any."""
     return model.get_layer("embedding").input_dim, model.input_shape[1]
