@@ -24,6 +24,10 @@ from seqnet.config import PADDING_ID
 # Bucket lengths are multiples of this, up to the sequence length: 8 shapes for 400 tokens,
 # so JAX and TensorFlow's XLA compile a handful of programs, each reused hundreds of times.
 BUCKET_STEP = 50
+# Backends on which one-device training buckets by default, from benchmarks/bucketing.py on
+# 2 CPU cores (docs/benchmarks.md): TensorFlow 1.9x per epoch, JAX 1.3x with its compilation
+# of each shape (2x after it); PyTorch measured slower (0.8 to 1.0x), so it keeps 400 tokens.
+BUCKETS_BY_DEFAULT = {"tensorflow": True, "jax": True, "torch": False}
 
 
 def review_lengths(x: np.ndarray) -> np.ndarray:

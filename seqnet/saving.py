@@ -35,7 +35,9 @@ def save_run(
 ) -> None:
     """Write every output atomically, so an interrupted save never corrupts an earlier run."""
     workdir.mkdir(parents=True, exist_ok=True)
-    save_model(portable_model(model), workdir / MODEL_FILE)
+    # A bucketed training network accepts any length; the saved one keeps its config's.
+    length = metrics["config"]["model"]["sequence_length"]
+    save_model(portable_model(model, sequence_length=length), workdir / MODEL_FILE)
     if vocabulary is not None:
         vocabulary.save(workdir / VOCABULARY_FILE)
     write_atomically(workdir / METRICS_FILE, json.dumps(metrics, indent=2).encode())

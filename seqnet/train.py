@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 import seqnet
+from seqnet.buckets import BUCKETS_BY_DEFAULT, BucketedBatches, bucketed_batches, fit_input
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
 from seqnet.model import build_model, compile_for_evaluation, input_limits
@@ -86,11 +87,12 @@ def train_one_epoch(
     (from [`open_replicas`][seqnet.parallel.open_replicas]), ``config.batch_size`` is the
     global batch, split over all replicas. ``callbacks`` join the epoch's own, e.g. those
     [`load_checkpoint`][seqnet.saving.load_checkpoint] returns for the first epoch after a
-    resume. Raises ``TrainingDivergedError`` if the loss stops being finite.
+    resume. A single-device, variable-length model trains on length-bucketed batches
+    ([`epoch_data`][seqnet.train.epoch_data]). Raises ``TrainingDivergedError`` if the loss
+    stops being finite.
     """
     replicas = replicas or Replicas(ReplicaLayout(), keras_fit)
-    order = np.random.default_rng([config.seed, epoch]).permutation(len(data.x_train))
-    x_validation, y_validation = validation_split(data, config)
+    x, y, validation_data = epoch_data(model, data, config, epoch, replicas.layout)
     timer = EpochTimer()
     diverged = TrainingDivergedError(
         f"Training diverged in epoch {epoch + 1}: the loss stopped being finite. Lower the "
@@ -99,12 +101,12 @@ def train_one_epoch(
     try:
         history = replicas.fit(
             model,
-            data.x_train[order],
-            data.y_train[order],
+            x,
+            y,
             batch_size=config.batch_size,
             epochs=epoch + 1,
             initial_epoch=epoch,
-            validation_data=(x_validation, y_validation),
+            validation_data=validation_data,
             callbacks=[timer, keras.callbacks.TerminateOnNaN(), *callbacks],
             verbose=verbose,
         )
@@ -144,6 +146,43 @@ def _validates_on_whole_split(data: ImdbDataset, config: TrainConfig) -> bool:
     count = config.validation_samples
     return count is None or count >= len(data.x_test) or config.distribute != "none"
 
+def trains_bucketed(model: keras.Model, layout: ReplicaLayout) -> bool:
+    """Whether ``model`` trains on length-bucketed batches: on one device, if it accepts any
+    length. Data-parallel engines split fixed-length global batches, so they never do."""
+    return layout.strategy == "none" and input_limits(model)[1] is None
+
+
+def epoch_data(
+    model: keras.Model, data: ImdbDataset, config: TrainConfig, epoch: int, layout: ReplicaLayout
+) -> tuple[Any, np.ndarray | None, Any]:
+    """``(x, y, validation_data)`` for ``fit`` in epoch ``epoch``: shuffled, maybe bucketed.
+
+    The order depends only on (seed, epoch). Bucketed (see
+    [`trains_bucketed`][seqnet.train.trains_bucketed]), ``x`` holds the trimmed batches and
+    ``y`` is None, and the validation reviews ([`validation_split`][seqnet.train.validation_split])
+    are scored in batches sorted by length.
+    """
+    rng = np.random.default_rng([config.seed, epoch])
+    x_validation, y_validation = validation_split(data, config)
+    if not trains_bucketed(model, layout):
+        order = rng.permutation(len(data.x_train))
+        return data.x_train[order], data.y_train[order], (x_validation, y_validation)
+    kernel_size = config.model.kernel_size
+    train = bucketed_batches(data.x_train, config.batch_size, kernel_size=kernel_size, rng=rng)
+    return (
+        fit_input(BucketedBatches(data.x_train, data.y_train, train)),
+        None,
+        sorted_by_length(x_validation, y_validation, kernel_size=kernel_size),
+    )
+
+
+def sorted_by_length(
+    x: np.ndarray, y: np.ndarray, *, kernel_size: int, batch_size: int = INFERENCE_BATCH_SIZE
+):
+    """``(x, y)`` in trimmed batches sorted by length, for ``fit``'s validation or ``evaluate``."""
+    batches = bucketed_batches(x, batch_size, kernel_size=kernel_size)
+    return fit_input(BucketedBatches(x, y, batches))
+
 
 def _is_finite(model: keras.Model, probe: np.ndarray) -> bool:
     """Whether the weights, and the outputs on a few reviews, are all finite numbers."""
@@ -155,12 +194,21 @@ def _is_finite(model: keras.Model, probe: np.ndarray) -> bool:
 def evaluate(
     model: keras.Model, x, y, *, batch_size: int = INFERENCE_BATCH_SIZE
 ) -> dict[str, float]:
-    """Loss and accuracy of ``model`` on checked token ids ``x`` and labels ``y``."""
+    """Loss and accuracy of ``model`` on checked token ids ``x`` and labels ``y``.
+
+    A variable-length training network scores the reviews in trimmed batches sorted by
+    length ([`seqnet.buckets`][seqnet.buckets]), which give the untrimmed outputs.
+    """
     vocabulary_size, length = input_limits(model)
     x = check_token_ids(x, vocabulary_size, length)
     y = check_labels(y, len(x))
     compile_for_evaluation(model)
-    results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    if length is None:
+        kernel_size = model.get_layer("convolution").kernel_size[0]
+        batches = sorted_by_length(x, y, kernel_size=kernel_size, batch_size=batch_size)
+        results = model.evaluate(batches, verbose=0, return_dict=True)
+    else:
+        results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return {name: float(value) for name, value in results.items()}
 
 
@@ -212,11 +260,20 @@ def _start_or_resume(
 def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model:
     """A new model compiled for ``config``'s recipe, learning-rate schedule included.
 
+    On one device, where the backend gains from it (``BUCKETS_BY_DEFAULT``), the model accepts
+    any length, to train on length-bucketed batches (see [`seqnet.buckets`][seqnet.buckets]);
+    data-parallel runs keep the fixed length.
+
     Args:
         config: The run; its ``model`` is built, its schedule spans ``config.epochs``.
         train_samples: Reviews per epoch, which sets the steps a cosine schedule spans.
     """
-    return build_model(config.model, learning_rate=learning_rate_schedule(config, train_samples))
+    return build_model(
+        config.model,
+        learning_rate=learning_rate_schedule(config, train_samples),
+        variable_length=config.distribute == "none"
+        and BUCKETS_BY_DEFAULT.get(keras.backend.backend(), False),
+    )
 
 
 def learning_rate_schedule(
