@@ -22,11 +22,10 @@ import numpy as np
 from seqnet.config import PADDING_ID
 
 # Bucket lengths are multiples of this, up to the sequence length: 8 shapes for 400 tokens,
-# so JAX and TensorFlow's XLA compile a handful of programs, each reused hundreds of times.
+# so JAX and TensorFlow compile a handful of programs, each reused hundreds of times.
 BUCKET_STEP = 50
-# Backends on which one-device training buckets by default, from benchmarks/bucketing.py on
-# 2 CPU cores (docs/benchmarks.md): TensorFlow 1.9x per epoch, JAX 1.3x with its compilation
-# of each shape (2x after it); PyTorch measured slower (0.8 to 1.0x), so it keeps 400 tokens.
+# Backends on which one-device training buckets by default (docs/benchmarks.md has the
+# measurements): PyTorch trained no faster on trimmed batches, so it keeps 400 tokens.
 BUCKETS_BY_DEFAULT = {"tensorflow": True, "jax": True, "torch": False}
 
 
@@ -105,11 +104,21 @@ def fit_input(batches: BucketedBatches):
         return batches
     import tensorflow as tf
 
-    signature = (
-        tf.TensorSpec((None, None), batches.x.dtype),  # (batch, length)
-        tf.TensorSpec((None,), batches.y.dtype),
-    )
-    dataset = tf.data.Dataset.from_generator(
-        lambda: (batches[i] for i in range(len(batches))), output_signature=signature
-    )
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+    # Gathered by TensorFlow ops, not a Python generator: a `from_generator` dataset stalled
+    # every `fit` for seconds after its last epoch.
+    rows = tf.RaggedTensor.from_row_lengths(
+        np.concatenate([rows for rows, _ in batches.batches]).astype("int64"),
+        [len(rows) for rows, _ in batches.batches],
+    )  # (batches, reviews in the batch)
+    lengths = np.array([length for _, length in batches.batches], dtype="int32")
+    x, y = tf.constant(batches.x), tf.constant(batches.y)
+
+    def trimmed_batch(rows, length):
+        return tf.gather(x, rows)[:, -length:], tf.gather(y, rows)  # (batch, length), (batch,)
+
+    # Without autotuning: deleting an autotuned iterator waited for its tuning thread, which
+    # stalled the end of some `fit` calls by seconds.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    dataset = tf.data.Dataset.from_tensor_slices((rows, lengths))
+    return dataset.map(trimmed_batch).prefetch(2).with_options(options)

@@ -146,6 +146,7 @@ def _validates_on_whole_split(data: ImdbDataset, config: TrainConfig) -> bool:
     count = config.validation_samples
     return count is None or count >= len(data.x_test) or config.distribute != "none"
 
+
 def trains_bucketed(model: keras.Model, layout: ReplicaLayout) -> bool:
     """Whether ``model`` trains on length-bucketed batches: on one device, if it accepts any
     length. Data-parallel engines split fixed-length global batches, so they never do."""

@@ -15,7 +15,7 @@ from seqnet.buckets import (
     bucketed_batches,
     review_lengths,
 )
-from seqnet.config import TrainConfig
+from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import make_synthetic
 from seqnet.model import build_model, model_config_of, portable_model
 from seqnet.parallel import ReplicaLayout
@@ -121,4 +121,5 @@ def test_only_single_device_variable_length_training_is_bucketed(tiny_model_conf
     assert not trains_bucketed(build_model(tiny_model_config), ReplicaLayout())
     assert not trains_bucketed(variable, ReplicaLayout(strategy="data-parallel"))
     x, y, validation = epoch_data(variable, data, config, 0, ReplicaLayout())
-    assert y is None and len(x) == len(validation) == -(-100 // 16)
+    assert y is None and len(x) == -(-len(data.x_train) // 16)
+    assert len(validation) == -(-len(data.x_test) // INFERENCE_BATCH_SIZE)

@@ -20,7 +20,8 @@ TINY = ModelConfig(
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    config = TrainConfig(data="synthetic", epochs=4, synthetic_samples=1000, seed=3, model=TINY)
+    # 8 epochs of 16 steps: with 4, a tiny run's accuracy swung from 0.67 to 1.0 over seeds.
+    config = TrainConfig(data="synthetic", epochs=8, synthetic_samples=1000, seed=3, model=TINY)
     metrics = train_and_evaluate(config, workdir, verbose=0)
     return workdir, metrics
 
@@ -40,7 +41,7 @@ def test_run_folder_has_every_output(trained_run):
     assert (workdir / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads((workdir / "metrics.json").read_text())
     assert written == json.loads(json.dumps(metrics))
-    assert [epoch["epoch"] for epoch in written["history"]] == [1, 2, 3, 4]
+    assert [epoch["epoch"] for epoch in written["history"]] == list(range(1, 9))
     assert all(epoch["seconds"] >= epoch["train_seconds"] > 0 for epoch in written["history"])
     assert written["backend"] == keras.backend.backend()
     assert set(written["versions"]) == {"seqnet", "keras", keras.backend.backend()}
