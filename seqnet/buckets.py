@@ -24,9 +24,6 @@ from seqnet.config import PADDING_ID
 # Bucket lengths are multiples of this, up to the sequence length: 8 shapes for 400 tokens,
 # so JAX and TensorFlow compile a handful of programs, each reused hundreds of times.
 BUCKET_STEP = 50
-# Backends on which one-device training buckets by default (docs/benchmarks.md has the
-# measurements): PyTorch trained no faster on trimmed batches, so it keeps 400 tokens.
-BUCKETS_BY_DEFAULT = {"tensorflow": True, "jax": True, "torch": False}
 
 
 def review_lengths(x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 import seqnet
-from seqnet.buckets import BUCKETS_BY_DEFAULT, BucketedBatches, bucketed_batches, fit_input
+from seqnet.buckets import BucketedBatches, bucketed_batches, fit_input
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
 from seqnet.model import build_model, compile_for_evaluation, input_limits
@@ -261,9 +261,8 @@ def _start_or_resume(
 def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model:
     """A new model compiled for ``config``'s recipe, learning-rate schedule included.
 
-    On one device, where the backend gains from it (``BUCKETS_BY_DEFAULT``), the model accepts
-    any length, to train on length-bucketed batches (see [`seqnet.buckets`][seqnet.buckets]);
-    data-parallel runs keep the fixed length.
+    On one device the model accepts any length, to train on length-bucketed batches (see
+    [`seqnet.buckets`][seqnet.buckets]); data-parallel runs keep the fixed length.
 
     Args:
         config: The run; its ``model`` is built, its schedule spans ``config.epochs``.
@@ -272,8 +271,7 @@ def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model
     return build_model(
         config.model,
         learning_rate=learning_rate_schedule(config, train_samples),
-        variable_length=config.distribute == "none"
-        and BUCKETS_BY_DEFAULT.get(keras.backend.backend(), False),
+        variable_length=config.distribute == "none",
     )
 
 
