@@ -25,6 +25,7 @@ from seqnet.parallel import (
 WORKER_TIMEOUT_SECONDS = 600
 
 
+@dataclass(frozen=True)
 class ScalingSettings:
     """One scaling measurement: the same global batches on 1, 2, 4 … simulated CPU devices."""
 

@@ -428,3 +428,17 @@ def test_seeds_option_and_nox_pass_through():
     options, rest = bench_options(["--full", "--data", "a.tar.gz", "--seeds", "0,1", "-k", "x"])
     assert seqnet_bench_args(options) == ["--full", "--data", "a.tar.gz", "--seeds", "0,1"]
     assert rest == ["-k", "x"]
+
+
+def test_scaling_settings_reach_the_worker_whole():
+    from dataclasses import FrozenInstanceError, asdict
+
+    from benchmarks.scaling import ScalingSettings
+
+    settings = ScalingSettings(model=ModelConfig(filters=8, dropout_rate=0.0))
+    # The worker gets the model as JSON on its command line.
+    assert ModelConfig(**json.loads(json.dumps(asdict(settings.model)))) == settings.model
+    with pytest.raises(FrozenInstanceError):
+        settings.steps = 1
+    with pytest.raises(ValueError):
+        ScalingSettings(device_counts=(1, 3), batch_size=32)  # 32 is no multiple of 3
