@@ -1,11 +1,14 @@
-"""Save docs/serve.png: the page of ``seqnet serve`` after classifying a few reviews.
+"""Save docs/serve.png: the page of ``seqnet serve`` after classifying a few reviews; with
+``--page browser``, docs/browser.png: the in-browser page of an ONNX bundle.
 
 The model is a small one trained in a temporary folder on a dozen hand-written reviews, so
 the picture needs no data download and takes a minute on a CPU; pass ``--workdir`` to show
 a run of your own instead. Needs ``pip install 'seqnet[serve]' playwright`` and a Chromium
-(``SEQNET_CHROMIUM`` or ``chromium`` on the PATH)::
+(``SEQNET_CHROMIUM`` or ``chromium`` on the PATH); the browser page also needs
+``seqnet[export]`` and npm::
 
     KERAS_BACKEND=jax python docs/screenshot_serve.py
+    KERAS_BACKEND=tensorflow python docs/screenshot_serve.py --page browser
 """
 
 from __future__ import annotations
@@ -81,6 +84,22 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("seqnet serve did not start")
 
 
+def serve_bundle(workdir: Path, folder: Path) -> tuple[subprocess.Popen, str]:
+    """Export ``workdir`` as an ONNX bundle in ``folder``, ``npm install`` it, and serve it
+    with Python's static file server, as the bundle's README says."""
+    from seqnet.export import export_run
+
+    bundle = export_run(workdir, "onnx", folder / "bundle")
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=bundle, check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    process = subprocess.Popen(command, cwd=bundle)
+    time.sleep(1)
+    return process, f"http://127.0.0.1:{port}"
+
+
 def screenshot(url: str, output: Path) -> None:
     """Type SHOWN into the page, press Classify, and save the page as a PNG."""
     from playwright.sync_api import sync_playwright
@@ -90,6 +109,7 @@ def screenshot(url: str, output: Path) -> None:
         browser = playwright.chromium.launch(executable_path=executable, headless=True)
         page = browser.new_page(viewport={"width": 900, "height": 560})
         page.goto(url + "/")
+        page.wait_for_selector("#classify:enabled")  # the in-browser page loads its model first
         page.get_by_label("Reviews, one per line").fill("\n".join(SHOWN))
         page.get_by_role("button", name="Classify").click()
         page.locator("#results tbody tr").first.wait_for()
@@ -100,17 +120,22 @@ def screenshot(url: str, output: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="run folder to serve (default: train one)")
-    parser.add_argument("--output", type=Path, default=Path(__file__).with_name("serve.png"))
+    parser.add_argument("--page", choices=("serve", "browser"), default="serve")
+    parser.add_argument("--output", type=Path, help="default: docs/serve.png or browser.png")
     args = parser.parse_args()
+    output = args.output or Path(__file__).with_name(f"{args.page}.png")
     with tempfile.TemporaryDirectory() as folder:
         workdir = args.workdir or train_demo_run(Path(folder))
-        process, url = start_server(workdir)
+        if args.page == "serve":
+            process, url = start_server(workdir)
+        else:
+            process, url = serve_bundle(workdir, Path(folder))
         try:
-            screenshot(url, args.output)
+            screenshot(url, output)
         finally:
             process.terminate()
             process.wait(timeout=60)
-    print(f"Written: {args.output}")
+    print(f"Written: {output}")
 
 
 if __name__ == "__main__":

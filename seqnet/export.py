@@ -12,6 +12,7 @@ import importlib.util
 import json
 import shutil
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import keras
@@ -40,6 +41,14 @@ INPUT_NAME = "token_ids"  # the model's input layer's name, kept by every export
 OUTPUT_NAME = PORTABLE_OUTPUT  # the ONNX output is renamed to it: exporters name it at random
 SAVED_MODEL_OUTPUT_KEY = "output_0"  # Keras' key in the SavedModel's serving_default signature
 TOKENIZER_FILE, REFERENCE_FILE, README_FILE = "tokenizer.json", "reference.json", "README.md"
+# An ONNX bundle's in-browser page: bundle name -> file in seqnet/static. `npm install` in the
+# bundle adds onnxruntime-web, which package.json pins.
+BROWSER_PAGE_FILES = {
+    "index.html": "browser.html",
+    "seqnet.js": "seqnet.js",
+    "page.css": "page.css",
+    "package.json": "package.json",
+}
 REFERENCE_TOLERANCE = 1e-5
 REFERENCE_REVIEWS = (
     "A wonderful, moving film. The acting is superb and I loved every minute of it.",
@@ -178,6 +187,15 @@ def write_bundle(folder: Path, classifier: Classifier, format: str) -> None:
     _write_json(folder / TOKENIZER_FILE, spec)
     _write_json(folder / REFERENCE_FILE, reference(classifier))
     (folder / README_FILE).write_text(readme(format, classifier.sequence_length), "utf-8")
+    if format == "onnx":
+        write_browser_page(folder)
+
+
+def write_browser_page(folder: Path) -> None:
+    """Add the page that classifies reviews in the browser from the bundle's ONNX model."""
+    static = resources.files("seqnet").joinpath("static")
+    for name, source in BROWSER_PAGE_FILES.items():
+        (folder / name).write_bytes(static.joinpath(source).read_bytes())
 
 
 def export_model(model: keras.Model, path: Path, format: str) -> None:
@@ -286,7 +304,22 @@ _ONNX_USAGE = """```python
 import numpy as np, onnxruntime
 session = onnxruntime.InferenceSession("model.onnx")
 (probability,) = session.run(["probability"], {"token_ids": token_ids.astype(np.int32)})
-```"""
+```
+
+### In a browser
+
+`index.html` classifies reviews in the page itself: `seqnet.js` tokenizes them by
+`tokenizer.json` and runs `model.onnx` in ONNX Runtime Web (WebAssembly); no review leaves the
+computer. Install the runtime that `package.json` pins, then serve the folder:
+
+```sh
+npm install
+python -m http.server 8080   # or any static file server; then open http://localhost:8080
+```
+
+On load the page checks itself against `reference.json` and says so. From JavaScript:
+`const classifier = await Classifier.load()` (from `./seqnet.js`), then
+`await classifier.predict(texts)`."""
 
 _SAVED_MODEL_USAGE = """```python
 import tensorflow as tf

@@ -294,6 +294,11 @@ async def index_endpoint(request: Request) -> Response:
     return HTMLResponse(request.app.state.page)
 
 
+async def stylesheet_endpoint(request: Request) -> Response:
+    """``GET /page.css``: the page's look, shared with the exported in-browser page."""
+    return Response(request.app.state.stylesheet, media_type="text/css")
+
+
 async def _http_error(request: Request, error: HTTPException) -> Response:
     """404 and 405 from the router, as JSON like every other error."""
     if error.status_code == 404:
@@ -330,6 +335,7 @@ def build_app(batcher: MicroBatcher, info: dict) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", index_endpoint, methods=["GET"]),
+            Route("/page.css", stylesheet_endpoint, methods=["GET"]),
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/predict", predict_endpoint, methods=["POST"]),
         ],
@@ -338,7 +344,9 @@ def build_app(batcher: MicroBatcher, info: dict) -> Starlette:
     )
     app.state.batcher = batcher
     app.state.info = info
-    app.state.page = resources.files("seqnet").joinpath("static/index.html").read_text("utf-8")
+    static = resources.files("seqnet").joinpath("static")
+    app.state.page = static.joinpath("index.html").read_text("utf-8")
+    app.state.stylesheet = static.joinpath("page.css").read_text("utf-8")
     return app
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from seqnet.config import ModelConfig, TrainConfig
@@ -128,3 +130,48 @@ def live_server(served_run, tmp_path_factory):
     server = start_server(served_run, tmp_path_factory.mktemp("server") / "server.log")
     yield server
     server.stop()
+
+
+UNSEEN = ["zyzzyva", "Quux", "flibbertigibbet", "naïve", "café", "1999", "don't", "it's"]
+DECORATIONS = ["<br />", "<br/>", "&amp;", "&eacute;", "<i>", "</i>", "!", ",", "...", "--"]
+
+
+def varied_reviews(words: list[str], count: int = 100, seed: int = 0) -> list[str]:
+    """Reviews mixing vocabulary words (in any case), unseen words, HTML and punctuation."""
+    rng = np.random.default_rng(seed)
+    pool = [*words, *UNSEEN, *DECORATIONS]
+    reviews = []
+    for index in range(count):
+        length = int(rng.integers(0, 40))  # some longer than the 24 ids: truncated
+        picked = [str(pool[i]) for i in rng.integers(0, len(pool), length)]
+        picked = [word.upper() if rng.random() < 0.1 else word for word in picked]
+        reviews.append((" " if index % 2 else "").join(picked))
+    return reviews
+
+
+def browser_unavailable(reason: str):
+    """Skip, or fail where CI requires the browser tests (SEQNET_REQUIRE_BROWSER=1)."""
+    if os.environ.get("SEQNET_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"SEQNET_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")  # a sync Playwright loop must not outlive its module
+def browser():
+    """A headless Chromium driven by Playwright.
+
+    Without Playwright or a Chromium the tests that use it skip, unless
+    ``SEQNET_REQUIRE_BROWSER=1`` (as in CI), which turns the skip into a failure.
+    ``SEQNET_CHROMIUM`` names the browser executable; by default the ``chromium`` on the PATH.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_unavailable("playwright is not installed (pip install playwright)")
+    executable = os.environ.get("SEQNET_CHROMIUM") or shutil.which("chromium")
+    if not executable or not os.path.exists(executable):
+        browser_unavailable("no Chromium found: install chromium or set SEQNET_CHROMIUM")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()

@@ -1,40 +1,12 @@
-"""The web page of ``seqnet serve`` in a real, headless Chromium driven by Playwright.
-
-Without Playwright or a Chromium the tests skip, unless ``SEQNET_REQUIRE_BROWSER=1`` (as in
-CI), which turns the skip into a failure. ``SEQNET_CHROMIUM`` names the browser executable;
-by default it is the ``chromium`` on the PATH.
-"""
+"""The web page of ``seqnet serve`` in a real, headless Chromium driven by Playwright
+(the ``browser`` fixture in conftest.py says when these tests skip)."""
 
 from __future__ import annotations
-
-import os
-import shutil
 
 import pytest
 
 from seqnet.predict import Classifier
 from seqnet.serve import label_and_score
-
-
-def _unavailable(reason: str):
-    if os.environ.get("SEQNET_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"SEQNET_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install playwright)")
-    executable = os.environ.get("SEQNET_CHROMIUM") or shutil.which("chromium")
-    if not executable or not os.path.exists(executable):
-        _unavailable("no Chromium found: install chromium or set SEQNET_CHROMIUM")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

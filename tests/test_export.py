@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, train_tiny_run
+from conftest import TINY_MODEL, train_tiny_run, varied_reviews
 
 from seqnet import export
 from seqnet.cli import main
@@ -18,21 +18,6 @@ from seqnet.predict import Classifier
 
 BACKEND = keras.backend.backend()
 EXPORTABLE = [name for name in export.FORMATS if BACKEND in export.EXPORTING_BACKENDS[name]]
-UNSEEN = ["zyzzyva", "Quux", "flibbertigibbet", "naïve", "café", "1999", "don't", "it's"]
-DECORATIONS = ["<br />", "<br/>", "&amp;", "&eacute;", "<i>", "</i>", "!", ",", "...", "--"]
-
-
-def varied_reviews(words: list[str], count: int = 100, seed: int = 0) -> list[str]:
-    """Reviews mixing vocabulary words (in any case), unseen words, HTML and punctuation."""
-    rng = np.random.default_rng(seed)
-    pool = [*words, *UNSEEN, *DECORATIONS]
-    reviews = []
-    for index in range(count):
-        length = int(rng.integers(0, 40))  # some longer than the 24 ids: truncated
-        picked = [str(pool[i]) for i in rng.integers(0, len(pool), length)]
-        picked = [word.upper() if rng.random() < 0.1 else word for word in picked]
-        reviews.append((" " if index % 2 else "").join(picked))
-    return reviews
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,10 @@ def test_the_page_is_self_contained(live_server):
     assert response.headers["content-type"].startswith("text/html")
     assert "<textarea" in response.text and "predict" in response.text
     assert "http://" not in response.text and "https://" not in response.text  # no CDN
+    stylesheet = httpx.get(live_server.url + "/page.css")
+    assert stylesheet.status_code == 200
+    assert stylesheet.headers["content-type"].startswith("text/css")
+    assert "textarea" in stylesheet.text and "url(" not in stylesheet.text  # no fonts fetched
 
 
 BAD_BODIES = {
