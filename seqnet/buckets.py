@@ -42,6 +42,20 @@ def bucket_lengths(
     return np.minimum(-(-needed // step) * step, sequence_length)
 
 
+def trimmed_length(x: np.ndarray, *, kernel_size: int, step: int = BUCKET_STEP) -> int:
+    """The length all rows of ``x`` can be trimmed to together: their longest review's bucket."""
+    if not len(x):
+        return x.shape[1]
+    longest = review_lengths(x).max(keepdims=True)
+    length = bucket_lengths(longest, kernel_size=kernel_size, sequence_length=x.shape[1], step=step)
+    return int(length[0])
+
+
+def bucket_sizes(sequence_length: int, step: int = BUCKET_STEP) -> list[int]:
+    """Every length a batch can be trimmed to: multiples of ``step``, then the full length."""
+    return [*range(step, sequence_length, step), sequence_length]
+
+
 def bucketed_batches(
     x: np.ndarray,
     batch_size: int,

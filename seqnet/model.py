@@ -120,14 +120,23 @@ def compile_for_evaluation(model: keras.Model) -> None:
     )
 
 
-def portable_model(model: keras.Model, *, sequence_length: int | None = None) -> keras.Model:
+def portable_model(
+    model: keras.Model, *, sequence_length: int | None = None, variable_length: bool = False
+) -> keras.Model:
     """The lecture's stock-layer network with ``model``'s weights and a sigmoid output.
 
     Accepts a training network or an already portable one. The result is not compiled, so
-    its ``.keras`` file names no optimizer and opens under any backend. Its input always has
-    a fixed length: ``model``'s, or ``sequence_length`` for a variable-length model.
+    its ``.keras`` file names no optimizer and opens under any backend.
+
+    Args:
+        model: A network built by this module, either formulation.
+        sequence_length: The length of a variable-length ``model``'s config; a fixed-length
+            model's own wins.
+        variable_length: Accept reviews of any length, for trimmed inference
+            ([`seqnet.buckets`][seqnet.buckets]); by default the input has the config's.
     """
-    portable = _build_network(model_config_of(model, sequence_length), training=False)
+    config = model_config_of(model, sequence_length)
+    portable = _build_network(config, training=False, variable_length=variable_length)
     source_names = {PORTABLE_OUTPUT: TRAINING_OUTPUT} if outputs_logits(model) else {}
     for layer in portable.layers:
         if layer.weights:

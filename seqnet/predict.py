@@ -12,9 +12,10 @@ from typing import overload
 import keras
 import numpy as np
 
+from seqnet.buckets import bucket_sizes, review_lengths, trimmed_length
 from seqnet.config import DECISION_THRESHOLD, INFERENCE_BATCH_SIZE, check_threshold
 from seqnet.data import check_token_ids
-from seqnet.model import input_limits
+from seqnet.model import input_limits, model_config_of, portable_model
 from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model
 from seqnet.text import Vocabulary
 
@@ -131,6 +132,10 @@ class Classifier:
                 f"The vocabulary has {vocabulary.num_words} ids but the model's embedding only "
                 f"{self.vocabulary_size}; they do not belong together."
             )
+        # The same weights for reviews of any length: each forward pass convolves only the
+        # positions its longest review needs, with the same outputs (see seqnet.buckets).
+        self._any_length = portable_model(model, variable_length=True)
+        self._kernel_size = model_config_of(model).kernel_size
 
     @classmethod
     def load(cls, workdir: str | Path) -> Classifier:
@@ -251,21 +256,38 @@ class Classifier:
         """
         check_batch_size(batch_size)
         x = check_token_ids(token_ids, self.vocabulary_size, self.sequence_length)
+        order = np.argsort(review_lengths(x), kind="stable")  # similar lengths share a pass
         chunks = [
-            self._forward(x[start : start + batch_size], batch_size)
+            self._forward(x[order[start : start + batch_size]], batch_size)
             for start in range(0, len(x), batch_size)
         ]
-        return np.concatenate(chunks)[:, 0].astype(np.float64)
+        probabilities = np.empty(len(x), dtype=np.float64)
+        probabilities[order] = np.concatenate([np.zeros((0, 1)), *chunks])[:, 0]
+        return probabilities
+
+    def compile_shapes(self, batch_size: int) -> None:
+        """Run every input shape that forward passes of up to ``batch_size`` reviews use, so
+        that JAX and TensorFlow compile them now rather than on a later call."""
+        for rows in _row_buckets(batch_size):
+            for length in bucket_sizes(self.sequence_length):
+                self._any_length.predict_on_batch(np.zeros((rows, length), dtype=np.int32))
 
     def _forward(self, token_ids: np.ndarray, batch_size: int) -> np.ndarray:
         """Probabilities of one chunk, through Keras' compiled predict function.
 
         ``predict_on_batch`` skips ``predict``'s per-call set-up (data adapter, callbacks,
-        progress), which dominates at batch 1. A short chunk is padded up to the next power
-        of two (at most ``batch_size``), so that JAX and TensorFlow compile a handful of
-        shapes once instead of one per chunk length.
+        progress), which dominates at batch 1. The chunk is trimmed to its longest review's
+        bucket length and padded up to the next power of two rows (at most ``batch_size``),
+        so that JAX and TensorFlow compile a handful of shapes once, not one per chunk.
         """
         rows = len(token_ids)
-        bucket = min(batch_size, 1 << (rows - 1).bit_length())  # (bucket, 400)
-        padded = np.pad(token_ids, ((0, max(bucket - rows, 0)), (0, 0)))
-        return np.asarray(self.model.predict_on_batch(padded))[:rows]  # (rows, 1)
+        bucket = min(batch_size, 1 << (rows - 1).bit_length())
+        trimmed = token_ids[:, -trimmed_length(token_ids, kernel_size=self._kernel_size) :]
+        padded = np.pad(trimmed, ((0, max(bucket - rows, 0)), (0, 0)))  # (bucket, length)
+        return np.asarray(self._any_length.predict_on_batch(padded))[:rows]  # (rows, 1)
+
+
+def _row_buckets(batch_size: int) -> list[int]:
+    """The row counts of forward passes: powers of two below ``batch_size``, then it."""
+    powers = [1 << power for power in range(batch_size.bit_length())]
+    return [*(rows for rows in powers if rows < batch_size), batch_size]

@@ -364,23 +364,18 @@ def load_classifier(workdir: Path, forward_rows: int = FORWARD_ROWS):
     from seqnet.predict import Classifier  # imports keras: only in the model thread
 
     classifier = Classifier.load(workdir)
-    _tune_torch(classifier.model)
-    size = 1
-    while size <= forward_rows:
-        classifier.predict_probabilities(["warm up"] * size, batch_size=forward_rows)
-        size *= 2
+    _tune_torch(classifier)
+    classifier.compile_shapes(forward_rows)
     return classifier
 
 
-def _tune_torch(model) -> None:
-    """Under PyTorch: predict eagerly, and leave one CPU core to the event loop.
+def _tune_torch(classifier) -> None:
+    """Under PyTorch: leave one CPU core to the event loop.
 
-    A model trained under JAX or TensorFlow is saved with ``jit_compile=True``, which on
-    PyTorch means ``torch.compile``: it recompiles for every batch shape, stalls requests for
-    seconds, and falls back after eight shapes; measured on a CPU, eager mode is as fast per
-    review and steady from the first request. PyTorch's intra-op threads, one per core by
-    default, spin while they wait for each other; once the event loop takes a core they wait
-    for the scheduler instead (ten times slower on two busy cores, measured).
+    PyTorch's intra-op threads, one per core by default, spin while they wait for each other;
+    once the event loop takes a core they wait for the scheduler instead (ten times slower on
+    two busy cores, measured). The classifier predicts eagerly: its forward network is built
+    fresh, never with ``torch.compile``, which would recompile for every batch shape.
     """
     import keras
 
@@ -389,9 +384,6 @@ def _tune_torch(model) -> None:
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
-    if model.jit_compile:
-        model.jit_compile = False
-        model.predict_function = None  # rebuilt, without torch.compile, on the next call
 
 
 def _describe(workdir: Path, classifier) -> dict:

@@ -11,8 +11,10 @@ import pytest
 from seqnet.buckets import (
     BucketedBatches,
     bucket_lengths,
+    bucket_sizes,
     bucketed_batches,
     review_lengths,
+    trimmed_length,
 )
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import make_synthetic
@@ -122,3 +124,20 @@ def test_only_single_device_variable_length_training_is_bucketed(tiny_model_conf
     x, y, validation = epoch_data(variable, data, config, 0, ReplicaLayout())
     assert y is None and len(x) == -(-len(data.x_train) // 16)
     assert len(validation) == -(-len(data.x_test) // INFERENCE_BATCH_SIZE)
+
+
+def test_a_batch_trims_to_its_longest_reviews_bucket():
+    x = _padded_reviews()
+    longest = int(review_lengths(x).max())
+    assert trimmed_length(x, kernel_size=3, step=5) == min(-(-(longest + 3) // 5) * 5, 24)
+    short = np.zeros((2, 24), dtype="int32")
+    short[0, -4:] = 7
+    assert trimmed_length(short, kernel_size=3, step=5) == 10  # 4 tokens + 3 padding -> 10
+    assert trimmed_length(short[:0], kernel_size=3, step=5) == 24
+
+
+def test_bucket_sizes_are_every_length_a_batch_can_get():
+    assert bucket_sizes(400) == [50, 100, 150, 200, 250, 300, 350, 400]
+    assert bucket_sizes(24, step=5) == [5, 10, 15, 20, 24]
+    lengths = bucket_lengths(np.arange(25), kernel_size=3, sequence_length=24, step=5)
+    assert set(lengths.tolist()) <= set(bucket_sizes(24, step=5))

@@ -11,6 +11,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 from conftest import train_tiny_run
 from hypothesis import given
@@ -108,6 +110,18 @@ def test_one_string_gives_one_prediction(classifier):
     assert isinstance(single, Prediction) and isinstance(batch, list) and len(batch) == 2
     assert single.probability == pytest.approx(batch[0].probability, abs=1e-6)
     assert classifier.predict([]) == []
+
+
+def test_trimmed_forward_passes_give_the_full_length_outputs(classifier):
+    """Reviews are sorted by length and trimmed of padding per pass, then put back in order."""
+    words = list(classifier.vocabulary.words)
+    texts = [" ".join(words[: count % len(words)] * (count % 4 + 1)) for count in range(37)]
+    token_ids = classifier.vocabulary.encode_batch(texts, classifier.sequence_length)
+    whole = keras.ops.convert_to_numpy(classifier.model(token_ids, training=False))[:, 0]
+    for batch_size in (1, 5, 256):
+        np.testing.assert_allclose(
+            classifier.predict_token_ids(token_ids, batch_size=batch_size), whole, atol=1e-6
+        )
 
 
 def test_threshold_changes_labels_not_probabilities(classifier):
