@@ -3,7 +3,7 @@
 Run once per backend: ``KERAS_BACKEND=jax python -m benchmarks.bucketing PATH [--json OUT]``.
 Two training networks from the same seed, one fed fixed 400-token batches and one length
 bucketed batches, train epoch by epoch in alternation (the order flips every epoch), each with
-the fast recipe (batch 64, Adam warm-up to 3e-3 over 0.2 epoch, cosine to 0 over 2 epochs).
+the default recipe (``TrainConfig()``'s batch, warm-up, peak and epochs).
 Epoch 1 includes each shape's compilation; later epochs do not. Test accuracy after epochs 1
 and 2; then the validation pass on the test split, fixed vs bucketed, in alternating rounds.
 """
@@ -19,11 +19,13 @@ import keras
 import numpy as np
 
 from seqnet.buckets import BucketedBatches, bucketed_batches, fit_input
-from seqnet.config import ModelConfig
+from seqnet.config import ModelConfig, TrainConfig
 from seqnet.data import read_dataset
 from seqnet.model import build_model
 
-BATCH, PEAK, EPOCHS, WARMUP_EPOCHS, SEED = 64, 3e-3, 2, 0.2, 0
+RECIPE = TrainConfig()
+BATCH, PEAK, EPOCHS = RECIPE.batch_size, RECIPE.learning_rate, RECIPE.epochs
+WARMUP_EPOCHS, SEED = RECIPE.warmup_epochs, RECIPE.seed
 
 
 def build(variable_length: bool, steps_per_epoch: int) -> keras.Model:
@@ -50,7 +52,7 @@ def train_epoch(model, x, y, epoch: int, bucketed: bool) -> float:
 
 
 def evaluate(model, x, y, bucketed: bool) -> tuple[float, float]:
-    """(seconds, accuracy) of the validation pass at batch 64, fixed or sorted and trimmed."""
+    """(seconds, accuracy) of the validation pass at the recipe's batch, fixed or trimmed."""
     started = time.perf_counter()
     if bucketed:
         data = fit_input(BucketedBatches(x, y, bucketed_batches(x, BATCH, kernel_size=3)))

@@ -179,10 +179,11 @@ class TrainConfig:
     # The fast recipe: reaches 0.885+ test accuracy on IMDB in fewer reviews than the lecture's
     # (docs/benchmarks.md has the sweep behind these values).
     epochs: int = 2
-    batch_size: int = 64
-    learning_rate: float = 3e-3  # Adam's peak
+    # Batch 32: on a CPU, trimmed batches of 32 train more reviews per second than of 64.
+    batch_size: int = 32
+    learning_rate: float = 2e-3  # Adam's peak
     learning_rate_schedule: str = "warmup-cosine"
-    warmup_epochs: float = 0.2
+    warmup_epochs: float = 0.1
     seed: int = 0  # weights, dropout and shuffling all derive from it
     # Test reviews scored after each epoch to follow progress: a fixed sample keeps that pass
     # under a tenth of the epoch; the whole test split is scored once, at the end.
