@@ -268,7 +268,7 @@ class Classifier:
     def compile_shapes(self, batch_size: int) -> None:
         """Run every input shape that forward passes of up to ``batch_size`` reviews use, so
         that JAX and TensorFlow compile them now rather than on a later call."""
-        for rows in _row_buckets(batch_size):
+        for rows in sorted({_padded_rows(rows, batch_size) for rows in range(1, batch_size + 1)}):
             for length in bucket_sizes(self.sequence_length):
                 self._any_length.predict_on_batch(np.zeros((rows, length), dtype=np.int32))
 
@@ -281,13 +281,13 @@ class Classifier:
         so that JAX and TensorFlow compile a handful of shapes once, not one per chunk.
         """
         rows = len(token_ids)
-        bucket = min(batch_size, 1 << (rows - 1).bit_length())
         trimmed = token_ids[:, -trimmed_length(token_ids, kernel_size=self._kernel_size) :]
-        padded = np.pad(trimmed, ((0, max(bucket - rows, 0)), (0, 0)))  # (bucket, length)
+        padding = _padded_rows(rows, batch_size) - rows
+        padded = np.pad(trimmed, ((0, padding), (0, 0)))  # (padded rows, length)
         return np.asarray(self._any_length.predict_on_batch(padded))[:rows]  # (rows, 1)
 
 
-def _row_buckets(batch_size: int) -> list[int]:
-    """The row counts of forward passes: powers of two below ``batch_size``, then it."""
-    powers = [1 << power for power in range(batch_size.bit_length())]
-    return [*(rows for rows in powers if rows < batch_size), batch_size]
+def _padded_rows(rows: int, batch_size: int) -> int:
+    """Rows of a forward pass of ``rows`` reviews: the next power of two, at most
+    ``batch_size`` (a chunk never holds more than ``batch_size`` reviews)."""
+    return min(batch_size, 1 << (rows - 1).bit_length())
