@@ -47,6 +47,7 @@ BROWSER_PAGE_FILES = {
     "index.html": "browser.html",
     "seqnet.js": "seqnet.js",
     "page.css": "page.css",
+    "page.js": "page.js",
     "package.json": "package.json",
 }
 REFERENCE_TOLERANCE = 1e-5

@@ -294,9 +294,14 @@ async def index_endpoint(request: Request) -> Response:
     return HTMLResponse(request.app.state.page)
 
 
-async def stylesheet_endpoint(request: Request) -> Response:
-    """``GET /page.css``: the page's look, shared with the exported in-browser page."""
-    return Response(request.app.state.stylesheet, media_type="text/css")
+# The page's look and behaviour, shared with the ONNX bundle's in-browser page.
+PAGE_ASSETS = {"page.css": "text/css", "page.js": "text/javascript"}
+
+
+async def asset_endpoint(request: Request) -> Response:
+    """``GET /page.css`` and ``GET /page.js``: what the page at ``/`` loads beside it."""
+    name = request.url.path.lstrip("/")
+    return Response(request.app.state.assets[name], media_type=PAGE_ASSETS[name])
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:
@@ -335,7 +340,7 @@ def build_app(batcher: MicroBatcher, info: dict) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", index_endpoint, methods=["GET"]),
-            Route("/page.css", stylesheet_endpoint, methods=["GET"]),
+            *(Route(f"/{name}", asset_endpoint, methods=["GET"]) for name in PAGE_ASSETS),
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/predict", predict_endpoint, methods=["POST"]),
         ],
@@ -346,7 +351,7 @@ def build_app(batcher: MicroBatcher, info: dict) -> Starlette:
     app.state.info = info
     static = resources.files("seqnet").joinpath("static")
     app.state.page = static.joinpath("index.html").read_text("utf-8")
-    app.state.stylesheet = static.joinpath("page.css").read_text("utf-8")
+    app.state.assets = {name: static.joinpath(name).read_bytes() for name in PAGE_ASSETS}
     return app
 
 

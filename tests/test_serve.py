@@ -93,6 +93,11 @@ def test_the_page_is_self_contained(live_server):
     assert stylesheet.status_code == 200
     assert stylesheet.headers["content-type"].startswith("text/css")
     assert "textarea" in stylesheet.text and "url(" not in stylesheet.text  # no fonts fetched
+    script = httpx.get(live_server.url + "/page.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "export function enableClassify" in script.text
+    assert "http://" not in script.text and "https://" not in script.text  # no CDN
 
 
 BAD_BODIES = {
