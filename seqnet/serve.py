@@ -369,12 +369,12 @@ def load_classifier(workdir: Path, forward_rows: int = FORWARD_ROWS):
     from seqnet.predict import Classifier  # imports keras: only in the model thread
 
     classifier = Classifier.load(workdir)
-    _tune_torch(classifier)
+    _tune_torch()
     classifier.compile_shapes(forward_rows)
     return classifier
 
 
-def _tune_torch(classifier) -> None:
+def _tune_torch() -> None:
     """Under PyTorch: leave one CPU core to the event loop.
 
     PyTorch's intra-op threads, one per core by default, spin while they wait for each other;
