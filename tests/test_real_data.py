@@ -1,18 +1,21 @@
-"""Real IMDB: seqnet's default recipe must beat 0.885 test accuracy on every backend and seed.
+"""Real IMDB: seqnet's default recipe must reach 0.885 test accuracy on every backend and seed.
 
 Runs only when SEQNET_IMDB_ARCHIVE names aclImdb_v1.tar.gz (CI sets it). Each run's figures go
-to ``test-results/real-data-<backend>-seed<seed>.json`` so CI can compare the backends' means.
+to ``test-results/real-data-<backend>-seed<seed>.json``, from which ``.ci/compare_backends.py``
+holds each backend's mean over the seeds to 0.89 and the backends' means within 0.01 of each
+other. The tests share one tokenized cache (tests/conftest.py): SEQNET_CACHE_DIR when set.
 """
 
 import csv
 import json
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import STARTING_CACHE_DIR
 
+from seqnet import data
 from seqnet.config import TrainConfig
 from seqnet.data import read_dataset
 from seqnet.predict import Classifier
@@ -25,18 +28,24 @@ RESULTS = Path(__file__).parent.parent / "test-results"
 # long reviews it trained on. The default recipe scored 0.967-0.983 on them (CI, 3 seeds).
 SHORT_REVIEWS = Path(__file__).parent / "data" / "short_reviews.csv"
 SHORT_REVIEWS_FLOOR = 0.9
+GOAL_RUN = 0.885  # every run; .ci/compare_backends.py holds each backend's mean to 0.89
 
 
-def test_archive_loads_like_keras_imdb(real_archive):
+def test_archive_loads_like_keras_imdb(real_archive, monkeypatch):
     dataset = read_dataset(real_archive, verbose=False)
     assert dataset.x_train.shape == (25_000, 400) and dataset.x_test.shape == (25_000, 400)
     assert dataset.y_train.mean() == 0.5 and dataset.y_test.mean() == 0.5
     assert dataset.vocabulary.words[:3] == ("the", "and", "a")
     assert dataset.x_train.max() == 4999 and dataset.x_train.min() == 0
-    started = time.perf_counter()
+
+    def tokenize_again(*args):
+        raise AssertionError("the second read tokenized the archive instead of using the cache")
+
+    monkeypatch.setattr(data, "_read_raw_text", tokenize_again)
     cached = read_dataset(real_archive, verbose=False)
-    assert time.perf_counter() - started < 1.0
     np.testing.assert_array_equal(cached.x_test, dataset.x_test)
+    if STARTING_CACHE_DIR:  # CI's cache, which the other real-data tests and backends reuse
+        assert list(Path(STARTING_CACHE_DIR).glob("imdb-*.npz"))
 
 
 def _record(metrics: dict, seed: int, short_accuracy: float) -> None:
@@ -65,7 +74,7 @@ def short_review_accuracy(workdir: Path) -> float:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_default_recipe_beats_0_885_on_every_seed(real_archive, tmp_path, seed):
+def test_default_recipe_reaches_0_885_on_every_seed(real_archive, tmp_path, seed):
     config = TrainConfig(data=str(real_archive), seed=seed)  # the default (fast) recipe
     metrics = train_and_evaluate(config, tmp_path, verbose=2)
     accuracies = [round(epoch["val_accuracy"], 4) for epoch in metrics["history"]]
@@ -76,7 +85,5 @@ def test_default_recipe_beats_0_885_on_every_seed(real_archive, tmp_path, seed):
         f"{metrics['seconds_per_epoch']:.1f} s per epoch, short reviews {short:.3f}"
     )
     _record(metrics, seed, short)
-    # The lecture's 0.88 is the floor CI holds every run to; the recipe's goal of 0.885 per run
-    # and 0.89 on average is reported by .ci/compare_backends.py.
-    assert metrics["test_accuracy"] >= 0.88
+    assert metrics["test_accuracy"] >= GOAL_RUN
     assert short >= SHORT_REVIEWS_FLOOR
