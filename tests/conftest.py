@@ -44,10 +44,30 @@ def real_archive() -> Path:
     return Path(os.environ[REAL_ARCHIVE_VARIABLE])
 
 
+# SEQNET_CACHE_DIR as the run started, before any test set its own.
+STARTING_CACHE_DIR = os.environ.get("SEQNET_CACHE_DIR")
+
+
+@pytest.fixture(scope="session")
+def _real_data_cache(tmp_path_factory) -> Path:
+    """The one cache the real-data tests share: the SEQNET_CACHE_DIR the run was started with
+    (CI names one for all three backends, so the archive is tokenized once), else a temporary
+    folder for this session."""
+    if STARTING_CACHE_DIR:
+        return Path(STARTING_CACHE_DIR)
+    return tmp_path_factory.mktemp("real-data-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test caches tokenized data in its own folder, never in the user's cache."""
-    monkeypatch.setenv("SEQNET_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+def _isolated_cache(request, tmp_path_factory, monkeypatch):
+    """Each test caches tokenized data in its own folder, never in the user's cache; the
+    real-data tests share ``_real_data_cache``: each would spend a minute tokenizing the same
+    archive otherwise."""
+    if "real_data" in request.keywords:
+        folder = request.getfixturevalue("_real_data_cache")
+    else:
+        folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SEQNET_CACHE_DIR", str(folder))
 
 
 @pytest.fixture(autouse=True)
