@@ -1,6 +1,4 @@
 import os
-import subprocess
-import sys
 import tarfile
 import time
 
@@ -243,16 +241,6 @@ def test_bad_labels_are_refused(y, message):
 def test_labels_as_column_or_bool_are_accepted():
     np.testing.assert_array_equal(check_labels(np.array([[1], [0]]), 2), [1, 0])
     np.testing.assert_array_equal(check_labels(np.array([True, False]), 2), [1, 0])
-
-
-@pytest.mark.skipif(
-    keras.backend.backend() == "tensorflow", reason="TensorFlow is the backend itself"
-)
-def test_importing_seqnet_never_imports_tensorflow():
-    code = "import sys, seqnet, seqnet.cli, seqnet.train; print('tensorflow' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
 
 
 def test_oov_id_is_used_for_words_beyond_num_words(tiny_archive):
