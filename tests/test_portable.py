@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -56,9 +55,9 @@ def workdir(tmp_path_factory) -> Path:
 def _plain_keras_probabilities(model_path: Path, token_ids: np.ndarray, tmp_path: Path):
     """Probabilities from ``model_path`` computed by a Python that cannot import seqnet.
 
-    Isolated mode (-I) drops PYTHONPATH and the script's folder from the path; the working
-    directory lies outside the checkout and SEQNET_DEV_ROOT names an empty folder, so the
-    development shim finds no seqnet either.
+    Isolated mode (-I) drops PYTHONPATH and the working directory from the path, and the
+    working directory is an empty folder outside the checkout; an editable install would still
+    put seqnet on the path, so the script itself blocks ``import seqnet`` and fails if it works.
     """
     empty = tmp_path / "no-seqnet"
     empty.mkdir()
@@ -73,7 +72,6 @@ def _plain_keras_probabilities(model_path: Path, token_ids: np.ndarray, tmp_path
             str(tmp_path / "ids.npy"),
         ],
         cwd=empty,
-        env={**os.environ, "SEQNET_DEV_ROOT": str(empty)},
         capture_output=True,
         text=True,
         timeout=300,
