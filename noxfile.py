@@ -7,6 +7,7 @@ Each backend gets its own virtual environment that installs only that backend, a
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import nox
@@ -26,12 +27,29 @@ BACKEND_PACKAGES = {
     "jax": ["jax", "optax"],
     "torch": ["torch"],
 }
+# What the tests session adds under a backend so that all its export tests run: ONNX from JAX
+# goes through jax2onnx (the export-jax extra), SavedModel through jax2tf, which needs
+# TensorFlow (its CPU wheel, as a second package: not a second Keras backend).
+EXPORT_EXTRAS = {"tensorflow": (), "jax": ("export-jax",), "torch": ()}
+EXPORT_PACKAGES = {"tensorflow": (), "jax": ("tensorflow-cpu",), "torch": ()}
+# Set to give a pass's JUnit reports their own names (.ci/run: parity-<backend>.xml), so that a
+# second pass over some tests does not overwrite the main suite's reports.
+REPORT_PREFIX_VARIABLE = "SEQNET_REPORT_PREFIX"
 
 
-def install_backend(session: nox.Session, backend: str, *extras: str) -> None:
-    """Install seqnet with ``extras`` and exactly one Keras backend into the session."""
+def install_backend(
+    session: nox.Session, backend: str, *extras: str, packages: tuple[str, ...] = ()
+) -> None:
+    """Install seqnet with ``extras`` and exactly one Keras backend into the session.
+
+    Args:
+        session: The nox session.
+        backend: The Keras backend, whose package ``BACKEND_PACKAGES`` names.
+        extras: seqnet's extras, e.g. ``test``.
+        packages: More packages to install alongside, versions from constraints.txt.
+    """
     target = f".[{','.join(extras)}]" if extras else "."
-    session.install(*CONSTRAINTS, *BACKEND_PACKAGES[backend], "-e", target)
+    session.install(*CONSTRAINTS, *BACKEND_PACKAGES[backend], *packages, "-e", target)
     session.env["KERAS_BACKEND"] = backend
 
 
@@ -52,20 +70,34 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
-def run_pytest(session: nox.Session, backend: str, *args: str, report: str) -> None:
+def run_pytest(
+    session: nox.Session, backend: str, *args: str, report: str, export: bool = False
+) -> None:
     """pytest under ``backend`` with ``args`` and the session's posargs; JUnit XML in
-    test-results/``report``.xml, which .ci/ reads."""
-    install_backend(session, backend, "test")
+    test-results/``report``.xml (``$SEQNET_REPORT_PREFIX-report``.xml when set), which .ci/ reads.
+
+    Args:
+        session: The nox session.
+        backend: The Keras backend to install and select.
+        args: pytest's arguments, before the session's posargs.
+        report: The JUnit report's name, without folder or ``.xml``.
+        export: Also install what ``backend`` needs to export every format.
+    """
+    extras = ("test", *EXPORT_EXTRAS[backend]) if export else ("test",)
+    packages = EXPORT_PACKAGES[backend] if export else ()
+    install_backend(session, backend, *extras, packages=packages)
+    prefix = os.environ.get(REPORT_PREFIX_VARIABLE)
+    name = f"{prefix}-{report}" if prefix else report
     results = ROOT / "test-results"
     results.mkdir(exist_ok=True)
-    session.run("pytest", *args, f"--junitxml={results / f'{report}.xml'}", *session.posargs)
+    session.run("pytest", *args, f"--junitxml={results / f'{name}.xml'}", *session.posargs)
 
 
 @nox.session
 @nox.parametrize("backend", BACKENDS, ids=BACKENDS)
 def tests(session: nox.Session, backend: str) -> None:
     """Run the pytest suite under one backend (set SEQNET_IMDB_ARCHIVE for real-data tests)."""
-    run_pytest(session, backend, report=backend)
+    run_pytest(session, backend, report=backend, export=True)
 
 
 @nox.session(default=False)
