@@ -1,0 +1,197 @@
+""".ci/'s checks: the JUnit check fails on any skip it does not allow, the accuracy check on any
+shortfall from the recipe's goal; and the noxfile names each pass's reports apart."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+CI = Path(__file__).parents[1] / ".ci"
+
+
+def _load(name: str):
+    """A .ci/ script as a module (.ci is no package)."""
+    spec = importlib.util.spec_from_file_location(f"ci_{name}", CI / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+check_test_runs = _load("check_test_runs")
+compare_backends = _load("compare_backends")
+
+REAL_DATA = ("tests.test_real_data", "test_archive_loads_like_keras_imdb", None)
+DISTRIBUTED = (
+    "tests.distributed.test_data_parallel",
+    "test_jax_four_simulated_devices_match_one_device",
+    "needs KERAS_BACKEND=jax",
+)
+
+
+def write_report(folder: Path, name: str, cases) -> Path:
+    """A pytest-style JUnit report of ``cases``: (classname, name, skip message or None)."""
+    rows = []
+    for classname, test, skipped in cases:
+        inner = f'<skipped type="pytest.skip" message="{skipped}">x</skipped>' if skipped else ""
+        rows.append(
+            f'<testcase classname="{classname}" name="{test}" time="0.1">{inner}</testcase>'
+        )
+    path = folder / f"{name}.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">'
+        + "".join(rows)
+        + "</testsuite></testsuites>"
+    )
+    return path
+
+
+def test_a_report_with_only_allowed_skips_passes_and_is_counted(tmp_path, capsys):
+    cases = [REAL_DATA, ("tests.test_data", "test_oov[3]", None), DISTRIBUTED]
+    report = write_report(tmp_path, "torch", cases)
+
+    assert check_test_runs.main([str(report)]) == 0
+    assert "torch: 2 ran, 1 skipped as allowed, 0 skipped unexpectedly" in capsys.readouterr().out
+
+
+def test_an_unexpected_skip_fails_and_is_named(tmp_path, capsys):
+    skipped = ("tests.test_export", "test_bundle_holds_the_model[onnx]", "needs jax2onnx")
+    report = write_report(tmp_path, "jax", [REAL_DATA, skipped])
+
+    assert check_test_runs.main([str(report)]) == 1
+    captured = capsys.readouterr()
+    assert "jax: 1 ran, 0 skipped as allowed, 1 skipped unexpectedly" in captured.out
+    assert "tests.test_export::test_bundle_holds_the_model[onnx]: needs jax2onnx" in captured.err
+
+
+def test_a_skip_allowed_on_one_backend_fails_on_another(tmp_path, capsys):
+    # Allowed under torch, which lacks TensorFlow; the JAX environment has it, so it must run.
+    skipped = (
+        "tests.test_compilation",
+        "test_other_backends_are_left_alone[tensorflow]",
+        "tensorflow is not installed",
+    )
+    assert check_test_runs.main([str(write_report(tmp_path, "torch", [REAL_DATA, skipped]))]) == 0
+    assert check_test_runs.main([str(write_report(tmp_path, "jax", [REAL_DATA, skipped]))]) == 1
+
+
+def test_an_allowed_test_skipped_for_another_reason_fails(tmp_path):
+    skipped = (*DISTRIBUTED[:2], "could not import 'jax'")
+    assert check_test_runs.main([str(write_report(tmp_path, "torch", [REAL_DATA, skipped]))]) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "cases", "problem"),
+    [
+        ("jax", [], "no test ran"),
+        ("jax", [DISTRIBUTED], "no test ran"),
+        ("jax", [("tests.test_data", "test_oov", None)], "real-data tests did not run"),
+        ("jax", [(*REAL_DATA[:2], "set SEQNET_IMDB_ARCHIVE")], "unexpected skip"),
+    ],
+)
+def test_a_report_that_checked_too_little_fails(tmp_path, capsys, name, cases, problem):
+    assert check_test_runs.main([str(write_report(tmp_path, name, cases))]) == 1
+    assert problem in capsys.readouterr().err
+
+
+def test_a_missing_or_broken_report_fails(tmp_path, capsys):
+    good = write_report(tmp_path, "torch", [REAL_DATA])
+    (tmp_path / "jax.xml").write_text("<testsuites><testcase")
+
+    assert check_test_runs.main([str(good), str(tmp_path / "tensorflow.xml")]) == 1
+    assert "tensorflow.xml: missing" in capsys.readouterr().err
+    assert check_test_runs.main([str(good), str(tmp_path / "jax.xml")]) == 1
+    assert "jax.xml: not a JUnit report" in capsys.readouterr().err
+
+
+def test_the_parity_and_distributed_reports_need_no_real_data(tmp_path):
+    parity = write_report(tmp_path, "parity-jax", [("tests.test_parity", "test_saved", None)])
+    distributed = write_report(tmp_path, "distributed-torch", [("tests.distributed.x", "t", None)])
+    assert check_test_runs.main([str(parity), str(distributed)]) == 0
+
+
+def write_runs(folder: Path, accuracies: dict[str, list[float]]) -> Path:
+    """tests/test_real_data.py's JSON files: per backend, one test accuracy per seed 0, 1, ..."""
+    for backend, per_seed in accuracies.items():
+        for seed, accuracy in enumerate(per_seed):
+            run = {
+                "backend": backend,
+                "seed": seed,
+                "test_accuracy_per_epoch": [accuracy - 0.01, accuracy],
+                "test_accuracy": accuracy,
+                "seconds_per_epoch": 10.0,
+                "short_review_accuracy": 0.97,
+            }
+            (folder / f"real-data-{backend}-seed{seed}.json").write_text(json.dumps(run))
+    return folder
+
+
+MET = {"tensorflow": [0.894, 0.895, 0.893], "jax": [0.896, 0.893, 0.894], "torch": [0.89] * 3}
+
+
+def test_the_goal_met_on_every_backend_passes(tmp_path, capsys):
+    assert compare_backends.main(write_runs(tmp_path, MET)) == 0
+    out = capsys.readouterr().out
+    assert "): met" in out and "jax: mean 0.8943" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"torch": [0.884, 0.896, 0.896]}, "torch seed 0: 0.8840 is below 0.885"),
+        ({"jax": [0.889, 0.889, 0.889]}, "jax: mean 0.8890 is below 0.89"),
+        ({"tensorflow": [0.894, 0.895]}, "tensorflow: runs for seeds [0, 1], expected [0, 1, 2]"),
+        ({"torch": [0.906, 0.906, 0.906]}, "spread 0.0120 > 0.01"),
+    ],
+)
+def test_any_shortfall_from_the_goal_fails(tmp_path, capsys, change, reason):
+    assert compare_backends.main(write_runs(tmp_path, {**MET, **change})) == 1
+    captured = capsys.readouterr()
+    assert "NOT met" in captured.out and reason in captured.err
+
+
+def test_a_missing_backend_fails(tmp_path, capsys):
+    runs = {backend: MET[backend] for backend in ("tensorflow", "torch")}
+    assert compare_backends.main(write_runs(tmp_path, runs)) == 1
+    assert "jax: runs for seeds [], expected [0, 1, 2]" in capsys.readouterr().err
+
+
+def test_the_real_data_test_asserts_the_goal_ci_reports():
+    from test_real_data import GOAL_RUN
+
+    assert GOAL_RUN == compare_backends.GOAL_RUN
+
+
+class RecordingSession:
+    """What run_pytest asks of a nox session: installs and one pytest run."""
+
+    def __init__(self):
+        self.env, self.posargs, self.installed, self.ran = {}, [], [], []
+
+    def install(self, *args):
+        self.installed += args
+
+    def run(self, *args):
+        self.ran.append(args)
+
+
+@pytest.mark.parametrize(("prefix", "report"), [(None, "jax.xml"), ("parity", "parity-jax.xml")])
+def test_a_pass_with_a_report_prefix_leaves_the_main_reports_alone(monkeypatch, prefix, report):
+    noxfile = pytest.importorskip("noxfile", reason="the noxfile needs nox (the test extra has it)")
+    if prefix:
+        monkeypatch.setenv(noxfile.REPORT_PREFIX_VARIABLE, prefix)
+    else:
+        monkeypatch.delenv(noxfile.REPORT_PREFIX_VARIABLE, raising=False)
+    session = RecordingSession()
+    monkeypatch.setattr(noxfile, "ROOT", Path("/checkout"))
+    monkeypatch.setattr(Path, "mkdir", lambda *args, **kwargs: None)
+
+    noxfile.run_pytest(session, "jax", report="jax", export=True)
+
+    assert session.ran == [("pytest", f"--junitxml=/checkout/test-results/{report}")]
+    # JAX's SavedModel goes through jax2tf: TensorFlow's CPU wheel, beside the export-jax extra.
+    assert {"jax", "tensorflow-cpu", ".[test,export-jax]"} <= set(session.installed)
