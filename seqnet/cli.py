@@ -288,10 +288,15 @@ def _add_export(commands) -> None:
         "--output",
         type=Path,
         metavar="PATH",
-        help="the bundle folder to write (default: export-onnx or export-saved-model in "
-        "--workdir); it appears complete or not at all",
+        help="the bundle folder to write: a new path or an empty folder, never the run folder "
+        "or a folder holding it (default: export-onnx or export-saved-model in --workdir); it "
+        "appears complete or not at all",
     )
-    export.add_argument("--force", action="store_true", help="replace a non-empty --output")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier bundle at --output; anything else there is refused",
+    )
     _add_workdir(export, "read")
 
 
