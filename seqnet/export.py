@@ -115,14 +115,22 @@ def export_run(
     remove_stale_staging(target)  # first: it may put an earlier bundle back at the output
     check_output(given, workdir, force)
     classifier = Classifier.load(workdir)  # before any writing: a bad run leaves no trace
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = create_folder(target.parent, _staging_prefix(target, "new"))
+    try:
+        _build_in_place(classifier, format, target)
+    except OSError as error:  # a full disk, a read-only folder: the output is as it was
+        raise ValueError(f"cannot write {given}: {error.strerror or error}.") from None
+    return given
+
+
+def _build_in_place(classifier: Classifier, format: str, output: Path) -> None:
+    """Write the bundle in a staging folder beside ``output``, then swap it in."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = create_folder(output.parent, _staging_prefix(output, "new"))
     try:
         write_bundle(staging, classifier, format)
-        _move_into_place(staging, target)
+        _move_into_place(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return given
 
 
 def check_exportable(format: str, backend: str, workdir: str | Path = "DIR") -> None:
@@ -176,6 +184,8 @@ def check_output(output: Path, workdir: str | Path, force: bool) -> None:
         mode = output.lstat().st_mode
     except FileNotFoundError:
         return
+    except OSError as error:  # e.g. a path through a regular file
+        raise ValueError(f"cannot use --output {output}: {error.strerror or error}.") from None
     if stat.S_ISDIR(mode) and not any(output.iterdir()):
         return  # replacing an empty folder loses nothing
     if not stat.S_ISDIR(mode) or not is_bundle(output):

@@ -328,6 +328,27 @@ def test_force_replaces_nothing_but_an_earlier_bundle(
     assert tree(tmp_path) == before
 
 
+def test_an_output_that_cannot_be_written_is_one_line(workdir, tmp_path, stand_in_exporter, capsys):
+    (tmp_path / "notes.txt").write_text("keep me")
+    before = tree(tmp_path)
+
+    for output in (tmp_path / "notes.txt" / "bundle", tmp_path / "notes.txt" / "a" / "b"):
+        assert _export(workdir, output) == 1
+        assert "Not a directory" in _one_line(capsys)
+
+    assert tree(tmp_path) == before
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(workdir, tmp_path, stand_in_exporter, capsys):
+    def full_disk(model, path, format):
+        raise OSError(28, "No space left on device")
+
+    stand_in_exporter.setattr(export, "export_model", full_disk)
+    assert _export(workdir, tmp_path / "bundle") == 1
+
+    assert "cannot write" in _one_line(capsys) and list(tmp_path.iterdir()) == []
+
+
 def test_a_new_path_or_an_empty_folder_needs_no_force(workdir, tmp_path, stand_in_exporter):
     (tmp_path / "empty").mkdir()
     for output in (tmp_path / "empty", tmp_path / "new" / "nested", workdir / "export-other"):
