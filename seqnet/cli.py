@@ -245,12 +245,21 @@ def _add_predict_output(predict: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="write every input column plus label, score and probability to this .csv or "
         ".jsonl file, in input order, instead of printing; the file appears complete or not "
-        "at all, and may not be --file itself",
+        "at all, and may be neither --file itself nor anything but a regular file. A CSV cell "
+        "that a spreadsheet would run as a formula (text starting with =, +, -, @, a tab or a "
+        "carriage return, but not a plain number) gets a leading ' (OWASP's rule); JSON Lines "
+        "keep the text as it is",
     )
     predict.add_argument(
         "--output-format",
         choices=("csv", "jsonl"),
         help="write --output in this format, whatever its extension (default: by extension)",
+    )
+    predict.add_argument(
+        "--raw-csv",
+        action="store_true",
+        help="write CSV --output cells verbatim, without the ' before formula-like text: only "
+        "for files no spreadsheet will open",
     )
     predict.add_argument(
         "--threshold",
@@ -288,10 +297,15 @@ def _add_export(commands) -> None:
         "--output",
         type=Path,
         metavar="PATH",
-        help="the bundle folder to write (default: export-onnx or export-saved-model in "
-        "--workdir); it appears complete or not at all",
+        help="the bundle folder to write: a new path or an empty folder, never the run folder "
+        "or a folder holding it (default: export-onnx or export-saved-model in --workdir); it "
+        "appears complete or not at all",
     )
-    export.add_argument("--force", action="store_true", help="replace a non-empty --output")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier bundle at --output; anything else there is refused",
+    )
     _add_workdir(export, "read")
 
 
@@ -404,10 +418,14 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.output is not None:
         output_format = reviews.output_format(args.output, args.output_format)
         reviews.check_output(args.output, table, args.file)
+    if args.raw_csv and (args.output is None or output_format != "csv"):
+        raise ValueError("--raw-csv applies to CSV --output only; JSON Lines are never changed.")
     classifier = Classifier.load(args.workdir)
     predictions = _classify(classifier, table.texts, args.threshold, args.batch_size, args.progress)
     if args.output is not None:
-        reviews.write_predictions(args.output, table, predictions, output_format)
+        reviews.write_predictions(
+            args.output, table, predictions, output_format, raw_csv=args.raw_csv
+        )
         print(f"Wrote {len(predictions)} predictions to {args.output}.")
         return 0
     for prediction in predictions:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import secrets
 import shutil
-import tempfile
+import stat
 from importlib import resources
 from pathlib import Path
 
 import keras
 
-from seqnet.files import write_atomically
+from seqnet.files import create_folder, describe, write_atomically
 from seqnet.model import PORTABLE_OUTPUT, portable_model
 from seqnet.predict import Classifier
 from seqnet.saving import VOCABULARY_FILE
@@ -50,6 +53,11 @@ BROWSER_PAGE_FILES = {
     "page.js": "page.js",
     "package.json": "package.json",
 }
+# What marks a folder as a bundle that --force may replace: JSON files only an export writes.
+BUNDLE_MARKERS = {TOKENIZER_FILE: "seqnet.tokenizer", REFERENCE_FILE: "seqnet.reference"}
+# A bundle is built in a "new" staging folder beside its output, and an earlier bundle waits in
+# an "old" one while they swap; the PID in the name tells a killed export's leftovers.
+_STAGING_KINDS = ("new", "old")
 REFERENCE_TOLERANCE = 1e-5
 REFERENCE_REVIEWS = (
     "A wonderful, moving film. The acting is superb and I loved every minute of it.",
@@ -83,33 +91,46 @@ def export_run(
 ) -> Path:
     """Export the run in ``workdir`` as a bundle folder, built aside and renamed into place.
 
+    ``output`` may be a new path, an empty folder or, with ``force``, an earlier bundle; never
+    the run folder, anything else in it, a folder holding it or the current folder.
+
     Args:
         workdir: A run folder written by ``seqnet train`` (model.keras, vocabulary.json).
         format: ``"onnx"`` or ``"saved-model"`` (TensorFlow SavedModel).
         output: The bundle folder; by default [`default_output`][seqnet.export.default_output].
-        force: Replace an existing, non-empty ``output``.
+        force: Replace an earlier bundle at ``output``.
 
     Returns:
         The bundle folder.
 
     Raises:
         ValueError: If the format is unknown, the backend cannot export it, or ``output``
-            exists and is not empty while ``force`` is false.
+            is not a path the bundle may take (see above).
         MissingDependencyError: If the exporter's package is not installed.
         FileNotFoundError: If ``workdir`` holds no trained run.
     """
     check_exportable(format, keras.backend.backend(), workdir)
-    output = Path(output) if output is not None else default_output(workdir, format)
-    _check_output(output, force)
+    given = Path(output) if output is not None else default_output(workdir, format)
+    target = given.resolve()
+    remove_stale_staging(target)  # first: it may put an earlier bundle back at the output
+    check_output(given, workdir, force)
     classifier = Classifier.load(workdir)  # before any writing: a bad run leaves no trace
+    try:
+        _build_in_place(classifier, format, target)
+    except OSError as error:  # a full disk, a read-only folder: the output is as it was
+        raise ValueError(f"cannot write {given}: {error.strerror or error}.") from None
+    return given
+
+
+def _build_in_place(classifier: Classifier, format: str, output: Path) -> None:
+    """Write the bundle in a staging folder beside ``output``, then swap it in."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}-"))
+    staging = create_folder(output.parent, _staging_prefix(output, "new"))
     try:
         write_bundle(staging, classifier, format)
         _move_into_place(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return output
 
 
 def check_exportable(format: str, backend: str, workdir: str | Path = "DIR") -> None:
@@ -145,31 +166,133 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _check_output(output: Path, force: bool) -> None:
-    """Refuse to replace an existing non-empty file or folder unless ``force``."""
-    occupied = output.is_file() or (output.is_dir() and any(output.iterdir()))
-    if occupied and not force:
+def check_output(output: Path, workdir: str | Path, force: bool) -> None:
+    """Refuse an ``output`` that a bundle may not replace.
+
+    Args:
+        output: The bundle folder asked for.
+        workdir: The run folder being exported.
+        force: Whether an earlier bundle at ``output`` may be replaced.
+
+    Raises:
+        ValueError: If ``output`` is or holds the run folder or the current folder, exists
+            and is not a folder, is a non-empty folder that is not a bundle, or is a bundle
+            while ``force`` is false.
+    """
+    _check_not_around(output, workdir)
+    try:
+        mode = output.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:  # e.g. a path through a regular file
+        raise ValueError(f"cannot use --output {output}: {error.strerror or error}.") from None
+    if stat.S_ISDIR(mode) and not any(output.iterdir()):
+        return  # replacing an empty folder loses nothing
+    if not stat.S_ISDIR(mode) or not is_bundle(output):
+        what = "a folder that is not a bundle" if stat.S_ISDIR(mode) else describe(mode)
         raise ValueError(
-            f"{output} already exists and is not empty; pass --force to replace it, or "
-            f"--output to write elsewhere."
+            f"--output {output} exists and is {what}; --force only ever replaces an earlier "
+            "seqnet bundle (a folder with its tokenizer.json and reference.json). Name a new "
+            "folder, or move this one away yourself."
         )
-    if output.exists() and not output.is_dir() and not output.is_file():
-        raise ValueError(f"{output} exists and is neither a file nor a folder.")
+    if not force:
+        raise ValueError(
+            f"{output} already exists and holds an earlier export; pass --force to replace "
+            "it, or --output to write elsewhere."
+        )
+
+
+def _check_not_around(output: Path, workdir: str | Path) -> None:
+    """Refuse an ``output`` that is, or holds, the run folder or the current folder."""
+    target, run = output.resolve(), Path(workdir).resolve()
+    if target == run or run.is_relative_to(target):
+        what = "is the run folder" if target == run else f"holds the run folder {workdir}"
+        raise ValueError(
+            f"--output {output} {what}, which the bundle would replace; name a new folder "
+            "(by default, export-FORMAT inside the run folder)."
+        )
+    if Path.cwd().resolve().is_relative_to(target):
+        raise ValueError(
+            f"--output {output} is or holds the current folder, which the bundle would "
+            "replace; run seqnet export from another folder, or name a new one."
+        )
+
+
+def is_bundle(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier export: its JSON files say so in their format field.
+
+    Args:
+        folder: An existing folder.
+    """
+    for name, format in BUNDLE_MARKERS.items():
+        try:
+            payload = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # missing, not JSON, or nested too deep
+            return False
+        if not isinstance(payload, dict) or payload.get("format") != format:
+            return False
+    return True
+
+
+def _staging_prefix(output: Path, kind: str) -> str:
+    """A staging folder's name up to its random part: ``.NAME-KIND-PID-``."""
+    return f".{output.name}-{kind}-{os.getpid()}-"
+
+
+def remove_stale_staging(output: Path) -> None:
+    """Mend what killed exports to ``output`` left: delete their staging folders, and put back
+    an earlier bundle that was moved aside when the export died before the new one moved in.
+
+    Args:
+        output: The bundle folder (resolved).
+    """
+    kinds = "|".join(_STAGING_KINDS)
+    pattern = re.compile(
+        rf"\.{re.escape(output.name)}-(?P<kind>{kinds})-(?P<pid>\d+)-[0-9a-f]{{8}}"
+    )
+    if not output.parent.is_dir():
+        return
+    for path in sorted(output.parent.iterdir()):
+        found = pattern.fullmatch(path.name)
+        if found is None or not path.is_dir() or _running(int(found["pid"])):
+            continue
+        if found["kind"] == "old" and not os.path.lexists(output):
+            path.rename(output)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is alive (this one included), so its staging is in use."""
+    if pid == os.getpid() or os.name == "nt":  # on Windows, os.kill would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _move_into_place(staging: Path, output: Path) -> None:
-    """Rename the finished bundle to ``output``, first moving anything there aside.
+    """Rename the finished bundle to ``output``, first moving an earlier one aside.
 
-    A rename cannot replace a non-empty folder, so the old output goes to a hidden name
-    beside it and is deleted only once the new bundle is in place.
+    A rename cannot replace a non-empty folder, so the earlier bundle goes to a staging name
+    beside it, comes back if the new one cannot move in, and is deleted only once it has.
     """
-    if output.is_dir() and not any(output.iterdir()):
+    if output.is_dir() and not output.is_symlink() and not any(output.iterdir()):
         output.rmdir()
     aside = None
-    if output.exists():
-        aside = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}-old-"))
-        output.replace(aside / output.name)
-    staging.replace(output)
+    if os.path.lexists(output):
+        aside = output.with_name(_staging_prefix(output, "old") + secrets.token_hex(4))
+        output.rename(aside)
+    try:
+        staging.rename(output)
+    except BaseException:
+        if aside is not None:
+            aside.rename(output)
+        raise
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
 

@@ -10,12 +10,13 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqnet.files import write_atomically
+from seqnet.files import refuse_unless_regular, write_atomically
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl")
@@ -33,6 +34,11 @@ _EXTENSION_FORMATS = {
 _OUTPUT_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _JSON_TYPES = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
 _SNIFF_BYTES = 8192  # enough to catch a model, an archive or an image passed by mistake
+# OWASP's CSV injection rule: a cell starting so is a formula to a spreadsheet, which may run
+# commands (=cmd|...) or fetch pages (=HYPERLINK); a leading ' makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A plain number such as -1.5 may start with + or -: a spreadsheet reads it as that number.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -182,15 +188,9 @@ def decode_text(data: bytes, source: str) -> str:
         The text, without a byte-order mark.
 
     Raises:
-        ValueError: If ``data`` has a NUL byte near its start or is not valid UTF-8.
+        ValueError: If ``data`` has a NUL byte or is not valid UTF-8.
     """
-    # Text never holds NUL bytes; a .keras zip, a tar archive or a PNG does within a few bytes.
-    nul = data.find(b"\0", 0, _SNIFF_BYTES)
-    if nul >= 0:
-        raise ValueError(
-            f"{source} is not a text file (it has a NUL byte at offset {nul}, as a model, "
-            "archive or image would); pass UTF-8 text, CSV or JSON Lines with one review per row."
-        )
+    _refuse_nul(data, source)
     try:
         return data.decode("utf-8-sig")  # -sig: spreadsheets often start CSV with a BOM
     except UnicodeDecodeError as error:
@@ -198,6 +198,24 @@ def decode_text(data: bytes, source: str) -> str:
             f"{source} is not UTF-8 text (invalid byte at offset {error.start}); "
             "save it as UTF-8, or convert it, e.g. with iconv -t UTF-8."
         ) from None
+
+
+def _refuse_nul(data: bytes, source: str) -> None:
+    """Refuse a NUL byte anywhere: text never holds one (bytes.find scans at memory speed)."""
+    nul = data.find(b"\0")
+    if nul < 0:
+        return
+    line = data.count(b"\n", 0, nul) + 1
+    if nul < _SNIFF_BYTES:  # a .keras zip, a tar archive or a PNG has one within a few bytes
+        raise ValueError(
+            f"{source} is not a text file (line {line} has a NUL byte (offset {nul}), as a "
+            "model, archive or image would); pass UTF-8 text, CSV or JSON Lines with one "
+            "review per row."
+        )
+    raise ValueError(
+        f"{source}, line {line} has a NUL byte (offset {nul}), which text never holds; "
+        "remove it, e.g. with tr -d '\\000'."
+    )
 
 
 def _split_lines(content: str) -> list[str]:
@@ -346,9 +364,11 @@ def check_output(output: str | Path, table: ReviewTable, source: str | Path | No
         source: The input file, or None (or ``-``) for texts not from a file.
 
     Raises:
-        ValueError: If ``output`` is the input file, or the input already has a ``label``,
-            ``score`` or ``probability`` column.
+        ValueError: If ``output`` exists and is not a regular file (a FIFO, a device, a
+            folder), is the input file, or the input already has a ``label``, ``score`` or
+            ``probability`` column.
     """
+    refuse_unless_regular(Path(output))
     if source is not None and str(source) != STDIN and _same_file(Path(output), Path(source)):
         raise ValueError(
             f"--output {output} is the input file; write the predictions to another file, "
@@ -386,31 +406,56 @@ def prediction_rows(table: ReviewTable, predictions: Sequence) -> list[dict]:
     ]
 
 
-def format_csv(columns: Sequence[str], rows: Sequence[dict]) -> str:
+def format_csv(columns: Sequence[str], rows: Sequence[dict], *, raw: bool = False) -> str:
     """Rows as CSV with a header; a JSON value that is not a string is written as JSON.
 
     Args:
         columns: The header, in order.
         rows: Dicts; a missing column is written empty.
+        raw: Write every cell verbatim; by default a text cell (header included) that a
+            spreadsheet would run as a formula gets a leading ``'``
+            ([`neutralise_formula`][seqnet.reviews.neutralise_formula]).
 
     Returns:
         The CSV text.
     """
+
+    def cell(value):
+        value = _csv_cell(value)
+        return value if raw else neutralise_formula(value)
+
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
-    writer.writeheader()
+    writer = csv.writer(buffer)
+    writer.writerow([cell(name) for name in columns])
     for row in rows:
-        writer.writerow({name: _csv_cell(value) for name, value in row.items()})
+        writer.writerow([cell(row.get(name)) for name in columns])
     return buffer.getvalue()
 
 
-def _csv_cell(value) -> str | float:
+def _csv_cell(value) -> str | int | float:
     """A CSV cell: strings and numbers as they are, None empty, lists and objects as JSON."""
     if value is None:
         return ""
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return value
     return json.dumps(value, ensure_ascii=False)  # true/false and nested values, as in JSON
+
+
+def neutralise_formula(cell):
+    """``cell`` with a ``'`` in front if it is text a spreadsheet would take for a formula.
+
+    OWASP's rule for CSV injection: a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or
+    a carriage return is prefixed with a single quote, which spreadsheets show as text. A
+    plain number (``-1.5``) and values that are not strings are kept as they are.
+
+    Args:
+        cell: A CSV cell's value.
+
+    Returns:
+        The value to write.
+    """
+    formula = isinstance(cell, str) and cell.startswith(FORMULA_STARTS)
+    return "'" + cell if formula and not _PLAIN_NUMBER.fullmatch(cell) else cell
 
 
 def format_jsonl(rows: Sequence[dict]) -> str:
@@ -432,7 +477,12 @@ def _json_line(row: dict) -> str:
 
 
 def write_predictions(
-    path: str | Path, table: ReviewTable, predictions: Sequence, format: str
+    path: str | Path,
+    table: ReviewTable,
+    predictions: Sequence,
+    format: str,
+    *,
+    raw_csv: bool = False,
 ) -> None:
     """Write every input column plus ``label``, ``score`` and ``probability``, atomically.
 
@@ -443,13 +493,15 @@ def write_predictions(
         table: The reviews, as read.
         predictions: One prediction per row, in order.
         format: ``csv`` or ``jsonl``.
+        raw_csv: Write CSV cells verbatim, even those a spreadsheet would run as formulas
+            (see [`format_csv`][seqnet.reviews.format_csv]); JSON Lines are always verbatim.
 
     Raises:
-        ValueError: If the file cannot be written.
+        ValueError: If the file cannot be written, or exists and is not a regular file.
     """
     rows = prediction_rows(table, predictions)
     if format == "csv":
-        text = format_csv([*table.columns, *PREDICTION_COLUMNS], rows)
+        text = format_csv([*table.columns, *PREDICTION_COLUMNS], rows, raw=raw_csv)
     else:
         text = format_jsonl(rows)
     try:

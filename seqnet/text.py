@@ -36,6 +36,14 @@ PADDING_SIDE = TRUNCATING_SIDE = "pre"
 _LINE_BREAK = re.compile(LINE_BREAK_PATTERN, re.IGNORECASE)
 _HTML_TAG = re.compile(HTML_TAG_PATTERN)
 _TOKEN = re.compile(TOKEN_PATTERN)
+_JSON_KINDS = {
+    bool: "a JSON boolean",
+    int: "a JSON number",
+    float: "a JSON number",
+    str: "a JSON string",
+    list: "a JSON array",
+    dict: "a JSON object",
+}
 
 
 def clean_text(text: str) -> str:
@@ -204,9 +212,17 @@ class Vocabulary:
     def from_json(cls, payload: Mapping) -> Vocabulary:
         """Rebuild a vocabulary from [`to_json`][seqnet.text.Vocabulary.to_json]'s dict.
 
+        Args:
+            payload: The parsed JSON, checked before use: it may come from any file.
+
         Raises:
-            ValueError: If ``payload`` is not a seqnet vocabulary or comes from another tokenizer.
+            ValueError: If ``payload`` is not a seqnet vocabulary, comes from another
+                tokenizer, or has a malformed ``num_words`` or ``words``.
         """
+        if not isinstance(payload, Mapping):
+            raise ValueError(
+                f"Not a seqnet vocabulary: expected a JSON object, got {_json_kind(payload)}."
+            )
         if payload.get("format") != "seqnet.vocabulary":
             raise ValueError("Not a seqnet vocabulary file (missing format 'seqnet.vocabulary').")
         if payload.get("tokenizer") != TOKENIZER_VERSION:
@@ -214,7 +230,7 @@ class Vocabulary:
                 f"Vocabulary was made by tokenizer {payload.get('tokenizer')!r}; this seqnet "
                 f"uses {TOKENIZER_VERSION!r}. Retrain the model with this version."
             )
-        return cls(words=tuple(payload["words"]), num_words=int(payload["num_words"]))
+        return cls(words=_checked_words(payload), num_words=_checked_num_words(payload))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the vocabulary as JSON, atomically (a crash never leaves half a file)."""
@@ -222,17 +238,71 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocabulary:
-        """Read a vocabulary written by [`save`][seqnet.text.Vocabulary.save].
+        """Read a vocabulary written by [`save`][seqnet.text.Vocabulary.save], checking it.
+
+        Args:
+            path: The ``vocabulary.json`` file.
 
         Raises:
             FileNotFoundError: If there is no file at ``path``.
-            ValueError: If the file is not a seqnet vocabulary in JSON.
+            ValueError: If the file is not a well-formed seqnet vocabulary in JSON; the
+                message starts with the path and says what is wrong.
         """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No vocabulary file at {path}.")
         try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"Vocabulary file {path} is not valid JSON: {error}.") from None
-        return cls.from_json(payload)
+            payload = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+            reason = "nested too deeply" if isinstance(error, RecursionError) else error
+            raise ValueError(f"{path}: not valid JSON ({reason}).") from None
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read it ({error.strerror or error}).") from None
+        try:
+            return cls.from_json(payload)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+
+def _no_constant(name: str):
+    """``json.loads``' hook for ``Infinity``, ``-Infinity`` and ``NaN``, which JSON lacks."""
+    raise ValueError(f"{name} is no JSON value; write a number")
+
+
+def _json_kind(value) -> str:
+    """What JSON calls a parsed value's type: 'a JSON array', 'null', ..."""
+    return "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _checked_num_words(payload: Mapping) -> int:
+    """``payload["num_words"]``, refused unless a whole number above the reserved ids."""
+    if "num_words" not in payload:
+        raise ValueError("The vocabulary has no 'num_words'.")
+    num_words = payload["num_words"]
+    if type(num_words) is not int:  # bool is an int subclass, but true is no word count
+        raise ValueError(f"'num_words' is {_json_kind(num_words)}, not a whole number.")
+    if num_words <= RESERVED_IDS:
+        raise ValueError(f"'num_words' must exceed {RESERVED_IDS}, got {num_words}.")
+    return num_words
+
+
+def _checked_words(payload: Mapping) -> tuple[str, ...]:
+    """``payload["words"]``, refused unless a list of distinct, non-empty strings."""
+    if "words" not in payload:
+        raise ValueError("The vocabulary has no 'words'.")
+    words = payload["words"]
+    if not isinstance(words, list):  # a string would pass as a list of its characters
+        raise ValueError(f"'words' is {_json_kind(words)}, not a list of words.")
+    first: dict[str, int] = {}
+    for index, word in enumerate(words):
+        if not isinstance(word, str):
+            raise ValueError(f"words[{index}] is {_json_kind(word)}, not a string.")
+        if not word:
+            raise ValueError(f"words[{index}] is empty.")
+        if word in first:  # a repeated word would get two ids, one never used
+            raise ValueError(
+                f"The vocabulary repeats the word {word!r} (words[{first[word]}] and "
+                f"words[{index}])."
+            )
+        first[word] = index
+    return tuple(words)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -45,6 +51,38 @@ def bundle(request, workdir) -> Path:
         pytest.skip(str(error))
     assert main(["export", "--workdir", str(workdir), "--format", request.param]) == 0
     return export.default_output(workdir, request.param)
+
+
+@pytest.fixture
+def stand_in_exporter(monkeypatch):
+    """ONNX export from any backend, its model a stand-in file: the rest of the bundle is real.
+
+    Returns the monkeypatch, to replace the stand-in again.
+    """
+
+    def write_stand_in(model, path, format):
+        Path(path).write_bytes(b"a stand-in model")
+
+    monkeypatch.setattr(export, "export_model", write_stand_in)
+    monkeypatch.setitem(export.EXPORTING_BACKENDS, "onnx", (BACKEND,))
+    monkeypatch.setitem(export.DEPENDENCIES, ("onnx", BACKEND), ())
+    return monkeypatch
+
+
+@pytest.fixture
+def run_copy(workdir, tmp_path) -> Path:
+    """A copy of the trained run in ``tmp_path/runs/x``, for tests that may destroy it."""
+    return Path(shutil.copytree(workdir, tmp_path / "runs" / "x"))
+
+
+def tree(root: Path) -> dict[str, object]:
+    """Every path under ``root`` (itself included) with its kind, mode and, for files, bytes."""
+    found: dict[str, object] = {}
+    for path in [root, *sorted(root.rglob("*"))]:
+        info = path.lstat()
+        data = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+        found[str(path.relative_to(root))] = (stat.S_IFMT(info.st_mode), info.st_mode, data)
+    return found
 
 
 def encode_from_spec(texts: list[str], tokenizer: dict, words: list[str]) -> np.ndarray:
@@ -147,40 +185,33 @@ def test_an_existing_bundle_is_kept_without_force(bundle, workdir, capsys):
     assert sorted(path.name for path in bundle.iterdir()) == before
 
 
-@pytest.mark.skipif("onnx" not in EXPORTABLE, reason=f"no ONNX export from {BACKEND}")
-def test_force_replaces_a_bundle_whole(workdir, tmp_path):
+def test_force_replaces_an_earlier_bundle_whole(workdir, tmp_path, stand_in_exporter):
     output = tmp_path / "bundle"
-    output.mkdir()
-    (output / "stale.txt").write_text("from an older export")
     args = ["export", "--workdir", str(workdir), "--format", "onnx", "--output", str(output)]
-    try:
-        export.check_exportable("onnx", BACKEND)
-    except export.MissingDependencyError as error:
-        pytest.skip(str(error))
+    assert main(args) == 0
+    (output / "stale.txt").write_text("from an older export")
 
     assert main([*args, "--force"]) == 0
 
     assert not (output / "stale.txt").exists() and (output / "model.onnx").is_file()
+    assert export.is_bundle(output)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bundle"]
 
 
-def test_a_failed_export_leaves_the_old_output_whole(workdir, tmp_path, monkeypatch):
+def test_a_failed_export_leaves_the_old_output_whole(workdir, tmp_path, stand_in_exporter):
     output = tmp_path / "bundle"
-    output.mkdir()
-    (output / "old.txt").write_text("keep me")
+    export.export_run(workdir, "onnx", output)
+    before = tree(tmp_path)
 
     def half_written(model, path, format):
         Path(path).write_bytes(b"half a model")
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(export, "export_model", half_written)
-    monkeypatch.setitem(export.EXPORTING_BACKENDS, "onnx", (BACKEND,))
-    monkeypatch.setitem(export.DEPENDENCIES, ("onnx", BACKEND), ())
+    stand_in_exporter.setattr(export, "export_model", half_written)
     with pytest.raises(RuntimeError, match="interrupted"):
         export.export_run(workdir, "onnx", output, force=True)
 
-    assert [path.name for path in output.iterdir()] == ["old.txt"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["bundle"]
+    assert tree(tmp_path) == before
 
 
 @pytest.mark.parametrize(
@@ -219,3 +250,246 @@ def test_a_missing_exporter_package_gives_the_pip_command(workdir, tmp_path, mon
 
     assert "pip install seqnet_no_such_module" in capsys.readouterr().err
     assert not output.exists()
+
+
+# What --output may name: only a new path, an empty folder, or (with --force) an earlier bundle
+
+
+def _export(workdir: Path, output: Path, *extra: str) -> int:
+    args = ["export", "--workdir", str(workdir), "--format", "onnx", "--output", str(output)]
+    return main([*args, *extra])
+
+
+def _one_line(capsys) -> str:
+    error = capsys.readouterr().err
+    assert error.startswith("seqnet export: error: ") and error.count("\n") == 1, error
+    return error
+
+
+def test_force_refuses_the_run_every_path_in_it_and_every_folder_above_it(
+    run_copy, stand_in_exporter, capsys
+):
+    (run_copy / "notes").mkdir()
+    (run_copy / "notes" / "todo.txt").write_text("keep me")
+    root = run_copy.parents[1]
+    before = tree(root)
+    # All but an earlier bundle (as export-onnx/ may be) and an empty folder: both may go.
+    inside = [
+        p
+        for p in run_copy.rglob("*")
+        if not (p.is_dir() and (export.is_bundle(p) or not any(p.iterdir())))
+    ]
+
+    for output in [run_copy, run_copy / "." / "model.keras", *inside, *run_copy.parents[:2]]:
+        assert _export(run_copy, output, "--force") == 1, output
+        _one_line(capsys)
+
+    assert tree(root) == before
+    assert _export(run_copy, run_copy, "--force") == 1
+    assert "is the run folder" in _one_line(capsys)
+    assert _export(run_copy, run_copy.parent, "--force") == 1
+    assert "holds the run folder" in _one_line(capsys)
+
+
+def test_force_never_replaces_the_current_folder(
+    workdir, tmp_path, stand_in_exporter, monkeypatch, capsys
+):
+    export.export_run(workdir, "onnx", tmp_path / "bundle")
+    monkeypatch.chdir(tmp_path / "bundle")
+    before = tree(tmp_path)
+
+    for output in (Path("."), Path("..")):
+        assert _export(workdir, output, "--force") == 1
+        assert "the current folder" in _one_line(capsys)
+
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["file", "folder", "link to a bundle", "fifo"])
+def test_force_replaces_nothing_but_an_earlier_bundle(
+    workdir, tmp_path, stand_in_exporter, capsys, kind
+):
+    output = tmp_path / "out"
+    if kind == "file":
+        output.write_text("keep me")
+    elif kind == "folder":
+        output.mkdir()
+        (output / "photo.jpg").write_bytes(b"keep me")
+    elif kind == "fifo":
+        os.mkfifo(output)
+    else:
+        export.export_run(workdir, "onnx", tmp_path / "bundle")
+        output.symlink_to(tmp_path / "bundle")
+    before = tree(tmp_path)
+
+    assert _export(workdir, output, "--force") == 1
+
+    assert "--force only ever replaces an earlier seqnet bundle" in _one_line(capsys)
+    assert tree(tmp_path) == before
+
+
+def test_an_output_that_cannot_be_written_is_one_line(workdir, tmp_path, stand_in_exporter, capsys):
+    (tmp_path / "notes.txt").write_text("keep me")
+    before = tree(tmp_path)
+
+    for output in (tmp_path / "notes.txt" / "bundle", tmp_path / "notes.txt" / "a" / "b"):
+        assert _export(workdir, output) == 1
+        assert "Not a directory" in _one_line(capsys)
+
+    assert tree(tmp_path) == before
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(workdir, tmp_path, stand_in_exporter, capsys):
+    def full_disk(model, path, format):
+        raise OSError(28, "No space left on device")
+
+    stand_in_exporter.setattr(export, "export_model", full_disk)
+    assert _export(workdir, tmp_path / "bundle") == 1
+
+    assert "cannot write" in _one_line(capsys) and list(tmp_path.iterdir()) == []
+
+
+def test_a_new_path_or_an_empty_folder_needs_no_force(workdir, tmp_path, stand_in_exporter):
+    (tmp_path / "empty").mkdir()
+    for output in (tmp_path / "empty", tmp_path / "new" / "nested", workdir / "export-other"):
+        assert _export(workdir, output) == 0
+        assert export.is_bundle(output)
+    shutil.rmtree(workdir / "export-other")  # the module's run stays as trained
+
+
+def test_only_a_folder_with_both_seqnet_descriptions_is_a_bundle(tmp_path):
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text('{"format": "seqnet.tokenizer"}')
+    assert not export.is_bundle(folder)
+    for text in ("[1]", '{"format": "seqnet.other"}', "{", "[" * 100_000):
+        (folder / "reference.json").write_text(text)
+        assert not export.is_bundle(folder), text
+    (folder / "reference.json").write_text('{"format": "seqnet.reference"}')
+    assert export.is_bundle(folder)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=oct)
+def test_a_bundle_follows_the_umask(workdir, tmp_path, stand_in_exporter, umask):
+    old = os.umask(umask)
+    try:
+        bundle = export.export_run(workdir, "onnx", tmp_path / "bundle")
+    finally:
+        os.umask(old)
+
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o777 & ~umask
+    for path in bundle.rglob("*"):
+        expected = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path.name
+
+
+# Interrupted exports: the earlier bundle whole, no staging folder left
+
+
+def test_an_interrupted_export_leaves_no_staging_folder(workdir, tmp_path, stand_in_exporter):
+    output = export.export_run(workdir, "onnx", tmp_path / "bundle")
+    before = tree(tmp_path)
+
+    def interrupted(model, path, format):
+        Path(path).write_bytes(b"half a model")
+        raise KeyboardInterrupt
+
+    stand_in_exporter.setattr(export, "export_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_run(workdir, "onnx", output, force=True)
+
+    assert tree(tmp_path) == before
+
+
+def test_an_interrupted_swap_puts_the_earlier_bundle_back(workdir, tmp_path, stand_in_exporter):
+    output = export.export_run(workdir, "onnx", tmp_path / "bundle")
+    before = tree(tmp_path)
+    rename = Path.rename
+
+    def interrupted(self, target):
+        if "-new-" in self.name and Path(target) == output:  # the new bundle moving in
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    stand_in_exporter.setattr(Path, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_run(workdir, "onnx", output, force=True)
+
+    assert tree(tmp_path) == before
+
+
+_KILLED_EXPORT = """
+import sys
+from pathlib import Path
+
+import keras
+
+from seqnet import export
+
+workdir, output, point = sys.argv[1:]
+
+
+def pause():
+    print("ready", flush=True)
+    sys.stdin.read()  # until killed
+
+
+def stand_in(model, path, format):
+    Path(path).write_bytes(b"a newer model")
+    if point == "writing":
+        pause()
+
+
+rename = Path.rename
+
+
+def pausing_rename(self, target):
+    moved = rename(self, target)
+    if point == "swapping" and "-old-" in Path(target).name:  # the old bundle moved aside
+        pause()
+    return moved
+
+
+Path.rename = pausing_rename
+export.export_model = stand_in
+export.EXPORTING_BACKENDS["onnx"] = (keras.backend.backend(),)
+export.DEPENDENCIES["onnx", keras.backend.backend()] = ()
+export.export_run(workdir, "onnx", output, force=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL on this system")
+@pytest.mark.parametrize("point", ["writing", "swapping"])
+def test_a_killed_export_is_mended_by_the_next(workdir, tmp_path, stand_in_exporter, point):
+    output = export.export_run(workdir, "onnx", tmp_path / "bundle")
+    before = tree(tmp_path)
+    package_root = str(Path(export.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root}
+    command = [sys.executable, "-c", _KILLED_EXPORT, str(workdir), str(output), point]
+    child = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        lines = iter(child.stdout.readline, b"")
+        assert b"ready\n" in lines, child.stderr.read().decode()  # waits for the pause point
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+        child.stdin.close()
+    assert tree(tmp_path) != before  # the kill left its staging folders
+
+    with pytest.raises(ValueError, match="already exists"):
+        export.export_run(workdir, "onnx", output)  # without --force: the old bundle is kept
+
+    assert tree(tmp_path) == before
+
+
+def test_staging_folders_of_running_exports_are_left_alone(workdir, tmp_path, stand_in_exporter):
+    running = tmp_path / f".bundle-new-{os.getppid()}-0123abcd"  # the parent process lives
+    running.mkdir()
+
+    export.export_run(workdir, "onnx", tmp_path / "bundle")
+
+    assert running.is_dir()

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import train_tiny_run
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import seqnet
@@ -415,3 +415,114 @@ def test_command_line_process_writes_predictions_and_fails_cleanly(workdir, tmp_
     assert failed.returncode == 1
     assert "seqnet predict: error: " in failed.stderr and "is not a text file" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+# Output a spreadsheet cannot be tricked by, and only to regular files
+
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example/page.js","click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def _formula_rows() -> str:
+    rows = [{"id": str(i), "text": text, "@note": text} for i, text in enumerate(FORMULAS)]
+    rows.append({"id": -7, "text": "-1.5", "@note": "+3e5"})  # plain numbers: nothing to run
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def test_csv_cells_a_spreadsheet_would_run_get_a_quote(workdir, tmp_path):
+    source = _write(tmp_path / "reviews.jsonl", _formula_rows())
+    output = tmp_path / "predictions.csv"
+
+    assert _predict("--workdir", workdir, "--file", source, "--output", output) == 0
+
+    rows = _read_csv(output)
+    assert list(rows[0]) == ["id", "text", "'@note", "label", "score", "probability"]
+    assert [row["text"] for row in rows] == [*("'" + text for text in FORMULAS), "-1.5"]
+    assert [row["'@note"] for row in rows] == [*("'" + text for text in FORMULAS), "+3e5"]
+    assert rows[-1]["id"] == "-7"
+
+
+def test_csv_in_csv_out_neutralises_formulas_too(workdir, tmp_path):
+    lines = ["text,id", *(f'"{text.replace(chr(34), chr(34) * 2)}",=1+1' for text in FORMULAS)]
+    source = _write(tmp_path / "reviews.csv", "\r\n".join(lines) + "\r\n")
+    output = tmp_path / "predictions.csv"
+
+    assert _predict("--workdir", workdir, "--file", source, "--output", output) == 0
+
+    rows = _read_csv(output)
+    assert [row["text"] for row in rows] == ["'" + text for text in FORMULAS]
+    assert {row["id"] for row in rows} == {"'=1+1"}
+
+
+def test_raw_csv_and_jsonl_keep_the_text_verbatim(workdir, tmp_path):
+    source = _write(tmp_path / "reviews.jsonl", _formula_rows())
+    raw, jsonl = tmp_path / "raw.csv", tmp_path / "predictions.jsonl"
+
+    assert _predict("--workdir", workdir, "--file", source, "--output", raw, "--raw-csv") == 0
+    assert _predict("--workdir", workdir, "--file", source, "--output", jsonl) == 0
+
+    assert [row["text"] for row in _read_csv(raw)] == [*FORMULAS, "-1.5"]
+    assert list(_read_csv(raw)[0])[2] == "@note"
+    texts = [json.loads(line)["text"] for line in jsonl.read_text("utf-8").splitlines()]
+    assert texts == [*FORMULAS, "-1.5"]
+
+
+def test_raw_csv_is_refused_where_it_would_change_nothing(workdir, tmp_path, capsys):
+    jsonl = tmp_path / "predictions.jsonl"
+    for output in (("--output", jsonl), ()):
+        assert _predict("--workdir", workdir, *output, "--raw-csv", "great film") == 1
+        assert "--raw-csv applies to CSV --output only" in _error(capsys)
+    assert not jsonl.exists()
+
+
+_CELLS = st.text(st.sampled_from("=+-@\t\r'.05eE a(\n\","), max_size=8) | st.text(max_size=12)
+
+
+@given(st.lists(_CELLS, min_size=1, max_size=5))
+@example(["-a", "-1.5", "+.5e3", "-", "+1-1", "-1e", "'=1"])
+def test_no_csv_cell_starts_a_formula(cells):
+    columns = [f"c{i}" for i in range(len(cells))]
+    text = reviews.format_csv(columns, [dict(zip(columns, cells, strict=True))])
+
+    (row,) = list(csv.DictReader(io.StringIO(text, newline="")))
+    for written, cell in zip(row.values(), cells, strict=True):
+        if written[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            float(written)  # only a plain number may start so
+            assert written == cell
+        else:
+            assert written in (cell, "'" + cell)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_an_output_that_is_a_fifo_is_refused_not_replaced(workdir, tmp_path, capsys):
+    fifo = tmp_path / "predictions.csv"
+    os.mkfifo(fifo)
+
+    assert _predict("--workdir", workdir, "--output", fifo, "great film") == 1
+
+    assert "is a named pipe (FIFO), not a regular file" in _error(capsys)
+    assert [path.name for path in tmp_path.iterdir()] == ["predictions.csv"]
+    assert fifo.is_fifo()
+
+
+@pytest.mark.parametrize("output", ["/dev/null", "."])
+def test_an_output_that_is_a_device_or_folder_is_refused(output):
+    table = reviews.table_from_texts(["great film"])
+    with pytest.raises(ValueError, match=f"^{output} exists and is a .*, not a regular file"):
+        reviews.check_output(Path(output), table, None)  # only checked: as root, never written
+
+
+def test_a_nul_byte_anywhere_is_found_with_its_line(tmp_path):
+    lines = [f"review number {i}, long enough to pass the first 8 KiB soon" for i in range(400)]
+    lines[300] = "a review with a NUL \0 in it"
+    path = _write(tmp_path / "reviews.txt", "\n".join(lines))
+
+    with pytest.raises(ValueError, match=r"line 301 has a NUL byte \(offset \d+\)"):
+        reviews.read_reviews(path)
