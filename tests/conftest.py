@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -64,6 +65,17 @@ TINY_MODEL = ModelConfig(
     kernel_size=3,
     hidden_units=8,
 )
+# The second configuration every layer-shape path is checked with: a wider window (nothing
+# may assume 3) and batch normalization, which puts BatchNormalization between the
+# convolution and its pooling, so training runs the stock layers instead of the fused one.
+SECOND_MODEL = dataclasses.replace(TINY_MODEL, kernel_size=5, batch_normalization=True)
+# Every architecture the oracles compare: the fused training path with two window widths,
+# and the batch-normalized one.
+MODEL_CONFIGS = {
+    "kernel3": TINY_MODEL,
+    "kernel5": dataclasses.replace(TINY_MODEL, kernel_size=5),
+    "kernel5-batchnorm": SECOND_MODEL,
+}
 
 
 @pytest.fixture
