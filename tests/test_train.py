@@ -1,4 +1,5 @@
 import json
+import math
 import zipfile
 
 import keras
@@ -17,10 +18,22 @@ TINY = ModelConfig(
 )
 
 
+def above_chance(samples: int) -> float:
+    """An accuracy that a model which learned nothing reaches on ``samples`` test reviews
+    with probability below 1e-6: a fair coin's 0.5 plus five of its standard deviations.
+
+    The labels are fair coin flips, so guessing, or always answering the commoner label,
+    scores 0.5 on average with a standard deviation of 0.5 / sqrt(samples).
+    """
+    return 0.5 + 5 * 0.5 / math.sqrt(samples)
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    # 8 epochs of 16 steps: with 4, a tiny run's accuracy swung from 0.67 to 1.0 over seeds.
+    # Synthetic reviews are separable (marker words), but a tiny CNN first sits on a plateau
+    # near loss ln 2 for a seed-dependent while: 8 epochs get past it (seeds 0-5 all reach
+    # 1.0), and the tests below assert only what any seed past it gives.
     config = TrainConfig(data="synthetic", epochs=8, synthetic_samples=1000, seed=3, model=TINY)
     metrics = train_and_evaluate(config, workdir, verbose=0)
     return workdir, metrics
@@ -55,7 +68,13 @@ def test_reported_test_accuracy_is_the_models(trained_run):
     results = evaluate(load_model(workdir / "model.keras"), data.x_test, data.y_test)
     assert results["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert evaluate_run(workdir)["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
-    assert metrics["test_accuracy"] >= 0.9
+
+
+def test_training_learns(trained_run):
+    _, metrics = trained_run
+    losses = [epoch["loss"] for epoch in metrics["history"]]
+    assert losses[-1] < losses[0]
+    assert metrics["test_accuracy"] > above_chance(metrics["test_samples"])
 
 
 def test_classifier_reads_text_with_the_saved_vocabulary(trained_run):
