@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import os
 import shutil
 import tarfile
@@ -76,6 +77,16 @@ MODEL_CONFIGS = {
     "kernel5": dataclasses.replace(TINY_MODEL, kernel_size=5),
     "kernel5-batchnorm": SECOND_MODEL,
 }
+
+
+def above_chance(samples: int) -> float:
+    """An accuracy that a model which learned nothing reaches on ``samples`` test reviews
+    with probability below 1e-6: a fair coin's 0.5 plus five of its standard deviations.
+
+    The labels are fair coin flips, so guessing, or always answering the commoner label,
+    scores 0.5 on average with a standard deviation of 0.5 / sqrt(samples).
+    """
+    return 0.5 + 5 * 0.5 / math.sqrt(samples)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 import json
-import math
 import zipfile
 
 import keras
 import numpy as np
 import pytest
+from conftest import above_chance
 
 import seqnet
 from seqnet.config import ModelConfig, TrainConfig
@@ -16,16 +16,6 @@ from seqnet.train import evaluate, evaluate_run, train_and_evaluate
 TINY = ModelConfig(
     vocabulary_size=200, sequence_length=60, embedding_dim=16, filters=32, hidden_units=16
 )
-
-
-def above_chance(samples: int) -> float:
-    """An accuracy that a model which learned nothing reaches on ``samples`` test reviews
-    with probability below 1e-6: a fair coin's 0.5 plus five of its standard deviations.
-
-    The labels are fair coin flips, so guessing, or always answering the commoner label,
-    scores 0.5 on average with a standard deviation of 0.5 / sqrt(samples).
-    """
-    return 0.5 + 5 * 0.5 / math.sqrt(samples)
 
 
 @pytest.fixture(scope="module")
