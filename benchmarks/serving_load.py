@@ -21,6 +21,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,28 +42,50 @@ def make_reviews(count: int, words: int = 230, seed: int = 0) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=words)) + "." for _ in range(count)]
 
 
+# What uvicorn logs once its socket listens: the event start_server waits for.
+LISTENING = "Uvicorn running on"
+
+
 def start_server(workdir: Path, timeout: float = 300) -> tuple[subprocess.Popen, str]:
-    """``seqnet serve`` on a free loopback port, once ``/health`` answers."""
+    """``seqnet serve`` on a free loopback port, once it listens.
+
+    Waits for the server's own word that its socket listens (or for it to exit), rather than
+    polling the port with sleeps in between; ``timeout`` only stops a server that hangs.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "seqnet", "serve", "--workdir", str(workdir)]
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         env=os.environ,
     )
+    listening = threading.Event()
+    threading.Thread(target=_drain, args=(process, listening), daemon=True).start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
+    if listening.wait(timeout) and _healthy(url):
+        return process, url
     process.kill()
     raise RuntimeError(f"seqnet serve on {workdir} did not start (exit {process.poll()})")
+
+
+def _healthy(url: str) -> bool:
+    """Whether the server at ``url`` answers ``/health`` (False if it has gone)."""
+    try:
+        return httpx.get(url + "/health", timeout=30).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _drain(process: subprocess.Popen, listening: threading.Event) -> None:
+    """Read the server's output to its end, so the pipe never fills and blocks it; set
+    ``listening`` once it says it listens, or once it exits without having said so."""
+    for line in process.stdout:
+        if LISTENING.encode() in line:
+            listening.set()
+    listening.set()
 
 
 async def _client(url, bodies, reviews, window, latencies, errors) -> None:

@@ -9,7 +9,9 @@ longest review (or all ``sequence_length`` tokens), so each review keeps every c
 window that touches one of its tokens, and at least one all-padding window whenever the
 untrimmed review had one. All-padding windows are identical, so without dropout the trimmed
 batch's outputs equal the untrimmed ones (up to float rounding). In training, dropout draws
-its masks over fewer padding positions, as with any other batch shape.
+its masks over fewer padding positions, as with any other batch shape. Batch normalization is
+the exception ([`buckets_exactly`][seqnet.buckets.buckets_exactly]): such networks train on
+untrimmed batches.
 
 NumPy and Keras utilities only: importing this module never imports a backend's framework.
 """
@@ -19,11 +21,23 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from seqnet.config import PADDING_ID
+from seqnet.config import PADDING_ID, ModelConfig
 
 # Bucket lengths are multiples of this, up to the sequence length: 8 shapes for 400 tokens,
 # so JAX and TensorFlow compile a handful of programs, each reused hundreds of times.
 BUCKET_STEP = 50
+
+
+def buckets_exactly(config: ModelConfig) -> bool:
+    """Whether trimmed training batches train ``config``'s network as untrimmed ones would.
+
+    Not with batch normalization: in training, the BatchNormalization after the convolution
+    takes its mean and variance over every step of the batch, padding windows included, so a
+    trimmed batch (fewer padding windows) is normalized with other statistics than the same
+    batch untrimmed, and trains another network. Its moving statistics make inference exact
+    at any trimmed length, so only training is refused.
+    """
+    return not config.batch_normalization
 
 
 def review_lengths(x: np.ndarray) -> np.ndarray:

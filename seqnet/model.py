@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from seqnet.buckets import buckets_exactly
 from seqnet.config import LECTURE_RECIPE, ModelConfig, require_positive
 from seqnet.layers import MaxPooledConv1D
 
@@ -86,8 +87,21 @@ def build_model(
     Returns:
         A compiled model whose output is the logit of a positive review, shape ``(batch, 1)``;
         [`portable_model`][seqnet.model.portable_model] turns it into probabilities.
+
+    Raises:
+        ValueError: If ``variable_length`` is asked of a batch-normalized network, which
+            bucketed batches would train with other statistics
+            ([`buckets_exactly`][seqnet.buckets.buckets_exactly]).
     """
-    model = _build_network(config or ModelConfig(), training=True, variable_length=variable_length)
+    config = config or ModelConfig()
+    if variable_length and not buckets_exactly(config):
+        raise ValueError(
+            "A batch-normalized network cannot train on length-bucketed batches: its batch "
+            "statistics would count fewer padding windows than the untrimmed batch's. Build it "
+            "with variable_length=False; portable_model(variable_length=True) still trims "
+            "inference exactly."
+        )
+    model = _build_network(config, training=True, variable_length=variable_length)
     compile_for_training(model, learning_rate=learning_rate)
     return model
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 import seqnet
-from seqnet.buckets import BucketedBatches, bucketed_batches, fit_input
+from seqnet.buckets import BucketedBatches, bucketed_batches, buckets_exactly, fit_input
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
 from seqnet.model import build_model, compile_for_evaluation, input_limits
@@ -262,7 +262,9 @@ def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model
     """A new model compiled for ``config``'s recipe, learning-rate schedule included.
 
     On one device the model accepts any length, to train on length-bucketed batches (see
-    [`seqnet.buckets`][seqnet.buckets]); data-parallel runs keep the fixed length.
+    [`seqnet.buckets`][seqnet.buckets]); data-parallel runs keep the fixed length, and so do
+    batch-normalized networks, which bucketing would train differently
+    ([`buckets_exactly`][seqnet.buckets.buckets_exactly]).
 
     Args:
         config: The run; its ``model`` is built, its schedule spans ``config.epochs``.
@@ -271,7 +273,7 @@ def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model
     return build_model(
         config.model,
         learning_rate=learning_rate_schedule(config, train_samples),
-        variable_length=config.distribute == "none",
+        variable_length=config.distribute == "none" and buckets_exactly(config.model),
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import math
 import os
 import shutil
 import tarfile
@@ -84,6 +86,27 @@ TINY_MODEL = ModelConfig(
     kernel_size=3,
     hidden_units=8,
 )
+# The second configuration every layer-shape path is checked with: a wider window (nothing
+# may assume 3) and batch normalization, which puts BatchNormalization between the
+# convolution and its pooling, so training runs the stock layers instead of the fused one.
+SECOND_MODEL = dataclasses.replace(TINY_MODEL, kernel_size=5, batch_normalization=True)
+# Every architecture the oracles compare: the fused training path with two window widths,
+# and the batch-normalized one.
+MODEL_CONFIGS = {
+    "kernel3": TINY_MODEL,
+    "kernel5": dataclasses.replace(TINY_MODEL, kernel_size=5),
+    "kernel5-batchnorm": SECOND_MODEL,
+}
+
+
+def above_chance(samples: int) -> float:
+    """An accuracy that a model which learned nothing reaches on ``samples`` test reviews
+    with probability below 1e-6: a fair coin's 0.5 plus five of its standard deviations.
+
+    The labels are fair coin flips, so guessing, or always answering the commoner label,
+    scores 0.5 on average with a standard deviation of 0.5 / sqrt(samples).
+    """
+    return 0.5 + 5 * 0.5 / math.sqrt(samples)
 
 
 @pytest.fixture

@@ -11,12 +11,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, train_tiny_run
+from conftest import MODEL_CONFIGS, TINY_MODEL, train_tiny_run, varied_reviews
 
+from seqnet.buckets import bucketed_batches, buckets_exactly
 from seqnet.config import ModelConfig
 from seqnet.layers import MaxPooledConv1D
+from seqnet.model import build_model, portable_model
 from seqnet.predict import Classifier
-from seqnet.saving import MODEL_FILE, VOCABULARY_FILE
+from seqnet.saving import CHECKPOINT_FILE, MODEL_FILE, VOCABULARY_FILE, load_model
 from seqnet.text import Vocabulary
 
 TEXTS = [
@@ -95,6 +97,85 @@ def test_plain_keras_loads_the_run_without_seqnet(workdir, tmp_path):
     got = _plain_keras_probabilities(workdir / MODEL_FILE, token_ids, tmp_path)
 
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def _sigmoid(logits) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.asarray(logits, dtype="float64")))
+
+
+def _outputs(model: keras.Model, token_ids: np.ndarray, layer: str | None = None) -> np.ndarray:
+    """``model``'s inference outputs, or those of its layer named ``layer``."""
+    if layer is not None:
+        model = keras.Model(model.input, model.get_layer(layer).output)
+    return keras.ops.convert_to_numpy(model(token_ids, training=False))
+
+
+def test_saved_model_computes_what_the_training_network_computed(workdir):
+    """model.keras (stock layers, sigmoid), opened by plain Keras, against the run's own
+    training network (fused convolution, logits) as checkpointed after its last epoch."""
+    training = load_model(workdir / CHECKPOINT_FILE)
+    saved = keras.saving.load_model(workdir / MODEL_FILE)
+    classifier = Classifier.load(workdir)
+    texts = [*TEXTS, *varied_reviews(list(classifier.vocabulary.words), count=40)]
+    token_ids = classifier.vocabulary.encode_batch(texts, TINY_MODEL.sequence_length)
+    expected = _sigmoid(_outputs(training, token_ids)[:, 0])
+
+    np.testing.assert_allclose(_outputs(saved, token_ids)[:, 0], expected, rtol=0, atol=1e-5)
+    # Classifier trims each chunk to its longest review's bucket (seqnet.buckets).
+    np.testing.assert_allclose(classifier.predict_token_ids(token_ids), expected, atol=1e-5)
+
+
+def _padded_reviews(count: int, config: ModelConfig, seed: int = 0) -> np.ndarray:
+    """``count`` reviews of every length from 0 to the config's, padded with 0 in front."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((count, config.sequence_length), dtype="int32")
+    for row, size in enumerate(rng.integers(0, config.sequence_length + 1, count)):
+        x[row, config.sequence_length - size :] = rng.integers(1, config.vocabulary_size, size)
+    return x
+
+
+def _randomize(model: keras.Model, seed: int = 0) -> None:
+    """Draw every weight afresh, biases and batch-norm statistics included.
+
+    Fresh Keras biases are 0 and batch norm starts as the identity, under which dropping a
+    bias, a ReLU or a normalization could go unseen; here each of them changes the outputs.
+    """
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        # Unit-variance embeddings, kernels scaled by their fan-in: logits of order 1.
+        fan_in = np.prod(variable.shape[:-1]) if "kernel" in variable.path else 1
+        scale = 0.5 if len(variable.shape) == 1 else 1 / np.sqrt(fan_in)
+        values = rng.normal(scale=scale, size=variable.shape)
+        if "variance" in variable.path:
+            values = rng.uniform(0.5, 2.0, size=variable.shape)
+        variable.assign(values.astype(variable.dtype))
+
+
+@pytest.mark.parametrize("config", MODEL_CONFIGS.values(), ids=MODEL_CONFIGS.keys())
+def test_portable_network_computes_the_training_networks_outputs(config):
+    """Same weights, same reviews: the stock-layer network and the training network agree,
+    on whole reviews and on the trimmed batches of bucketed training and inference."""
+    # As seqnet trains it: variable-length where it trains on bucketed batches.
+    training = build_model(config, variable_length=buckets_exactly(config))
+    _randomize(training)
+    fixed = portable_model(training, sequence_length=config.sequence_length)
+    any_length = portable_model(
+        training, sequence_length=config.sequence_length, variable_length=True
+    )
+    x = _padded_reviews(64, config)
+    expected_features = _outputs(training, x, layer="hidden")
+    expected = _sigmoid(_outputs(training, x)[:, 0])
+
+    np.testing.assert_allclose(_outputs(fixed, x, "hidden"), expected_features, atol=1e-5)
+    np.testing.assert_allclose(_outputs(fixed, x)[:, 0], expected, rtol=0, atol=1e-5)
+    batches = bucketed_batches(x, 8, kernel_size=config.kernel_size, step=5)
+    assert len({length for _, length in batches}) > 1  # several trimmed lengths
+    for rows, length in batches:
+        trimmed = x[rows, -length:]
+        np.testing.assert_allclose(_outputs(any_length, trimmed)[:, 0], expected[rows], atol=1e-5)
+        if buckets_exactly(config):  # the batches it trains on
+            trimmed_training = _sigmoid(_outputs(training, trimmed)[:, 0])
+            np.testing.assert_allclose(trimmed_training, expected[rows], atol=1e-5)
 
 
 def _seqnet_01_model(config: ModelConfig) -> keras.Model:
