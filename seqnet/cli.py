@@ -39,13 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_workdir(parser: argparse.ArgumentParser, verb: str) -> None:
+def _add_workdir(parser: argparse.ArgumentParser, use: str) -> None:
+    """Add --workdir, whose help says what this subcommand does with the run folder (``use``)."""
     parser.add_argument(
         "--workdir",
         type=Path,
         default=Path(DEFAULT_WORKDIR),
-        help=f"run folder to {verb} model.keras, vocabulary.json, metrics.json and history.png "
-        f"(default: {DEFAULT_WORKDIR})",
+        help=f"the run folder: {use} (default: {DEFAULT_WORKDIR})",
     )
 
 
@@ -171,7 +171,11 @@ def _add_train(commands) -> None:
         "them, the gradients averaged; only process 0 writes the run folder. Several hosts: "
         f"see docs/scaling.md (default: {fast.distribute})",
     )
-    _add_workdir(train, "write")
+    _add_workdir(
+        train,
+        "train writes model.keras, vocabulary.json, metrics.json, history.png and a checkpoint "
+        "after each epoch into it; --resume reads the checkpoint",
+    )
 
 
 def _add_evaluate(commands) -> None:
@@ -191,7 +195,9 @@ def _add_evaluate(commands) -> None:
         default=INFERENCE_BATCH_SIZE,
         help=f"reviews per batch (default: {INFERENCE_BATCH_SIZE})",
     )
-    _add_workdir(evaluate, "read")
+    _add_workdir(
+        evaluate, "evaluate reads model.keras, vocabulary.json and metrics.json from it"
+    )
 
 
 def _add_predict(commands) -> None:
@@ -206,7 +212,7 @@ def _add_predict(commands) -> None:
     )
     _add_predict_input(predict)
     _add_predict_output(predict)
-    _add_workdir(predict, "read")
+    _add_workdir(predict, "predict reads model.keras and vocabulary.json from it")
 
 
 def _add_predict_input(predict: argparse.ArgumentParser) -> None:
@@ -292,7 +298,11 @@ def _add_export(commands) -> None:
         "--workdir); it appears complete or not at all",
     )
     export.add_argument("--force", action="store_true", help="replace a non-empty --output")
-    _add_workdir(export, "read")
+    _add_workdir(
+        export,
+        "export reads model.keras and vocabulary.json from it and, unless --output names "
+        "another folder, writes the bundle into it as export-onnx/ or export-saved-model/",
+    )
 
 
 def _add_serve(commands) -> None:
@@ -313,7 +323,7 @@ def _add_serve(commands) -> None:
         help="how long a batch of requests waits for more before the model call, 0 to 5 ms "
         "(default: 2)",
     )
-    _add_workdir(serve, "read")
+    _add_workdir(serve, "serve reads model.keras and vocabulary.json from it")
 
 
 def _port(text: str) -> int:
