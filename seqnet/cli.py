@@ -1,4 +1,4 @@
-"""The ``seqnet`` command: train, evaluate and predict with the backend named by KERAS_BACKEND."""
+"""The ``seqnet`` command: train, evaluate, predict, export and serve, under KERAS_BACKEND."""
 
 from __future__ import annotations
 
@@ -108,9 +108,9 @@ def _add_train(commands) -> None:
     train = commands.add_parser(
         "train",
         help="train the CNN and write a run folder",
-        description="Train the lecture's CNN (Adam, binary cross-entropy; the test split is the "
-        "validation data) and write the model, vocabulary, metrics JSON and a loss/accuracy "
-        "plot. Options left out take the recipe's value.",
+        description="Train the lecture's CNN (Adam, binary cross-entropy; the test split is "
+        "scored after each epoch) and write the model, vocabulary, metrics JSON and a "
+        "loss/accuracy plot. Options left out take the recipe's value.",
     )
     train.add_argument("--data", default=fast.data, help=f"data source: {DATA_SOURCES_HELP}")
     train.add_argument(
@@ -195,9 +195,7 @@ def _add_evaluate(commands) -> None:
         default=INFERENCE_BATCH_SIZE,
         help=f"reviews per batch (default: {INFERENCE_BATCH_SIZE})",
     )
-    _add_workdir(
-        evaluate, "evaluate reads model.keras, vocabulary.json and metrics.json from it"
-    )
+    _add_workdir(evaluate, "evaluate reads model.keras, vocabulary.json and metrics.json from it")
 
 
 def _add_predict(commands) -> None:
