@@ -40,6 +40,9 @@ FENCED_BLOCK = re.compile(
 # bare second word ("bash norun") would make superfences render the block as plain text.
 INFO_STRING = re.compile(r"(?P<language>[\w+-]*)[ \t]*(?:\{(?P<classes>[^}]*)\})?[ \t]*")
 LANGUAGES = {"python", "bash", "js", ""}  # "": a text block (the README's module tree)
+# The blocks that test_readme_train_evaluate_predict_runs runs: a {.run} block elsewhere
+# would run nowhere.
+RUN = {"README.md": {"bash": 1}}
 # The blocks tagged {.norun} on each page: changing this is a decision, not an accident.
 NOT_RUN = {
     "README.md": {"bash": 4},
@@ -133,13 +136,14 @@ def test_every_fence_is_found_and_tagged():
 
 
 def test_blocks_not_run_are_the_ones_counted():
-    not_run: dict[str, dict[str, int]] = {}
+    counted: dict[str, dict[str, dict[str, int]]] = {"run": {}, "norun": {}}
     for page in PAGES:
         for block in code_blocks(page):
-            if "norun" in block.tags:
-                counts = not_run.setdefault(page.name, {})
+            for tag in block.tags:
+                counts = counted[tag].setdefault(page.name, {})
                 counts[block.language] = counts.get(block.language, 0) + 1
-    assert not_run == NOT_RUN
+    assert counted["norun"] == NOT_RUN
+    assert counted["run"] == RUN
 
 
 def test_every_seqnet_command_in_the_docs_parses(capsys):
@@ -273,7 +277,8 @@ def test_readme_train_evaluate_predict_runs(review_files, monkeypatch):
 
 # --- option tables ---------------------------------------------------------------------------
 
-DEFAULT_IN_HELP = re.compile(r"\s*\(default: (?P<default>[^()]*(?:\([^()]*\)[^()]*)*)\)\s*$")
+# "(default: ...)" anywhere in a help text, with at most one level of parentheses inside.
+DEFAULT_IN_HELP = re.compile(r"\s*\(default: (?P<default>[^()]*(?:\([^()]*\)[^()]*)*)\)")
 
 
 def option_table(command: str) -> str:
@@ -316,8 +321,10 @@ def _meaning_and_default(command: str, action: argparse.Action) -> tuple[str, st
     """The help text without its "(default: ...)", and the default for the table."""
     help_text = " ".join((action.help or "").split())
     match = DEFAULT_IN_HELP.search(help_text)
-    meaning = help_text[: match.start()] if match else help_text
+    meaning = DEFAULT_IN_HELP.sub("", help_text, count=1).strip()
     meaning = meaning[:1].upper() + meaning[1:]
+    if not action.option_strings and action.nargs == "*":
+        return meaning, "none"
     if action.required:
         return meaning, "required"
     if match:  # the help's own words, e.g. "by extension" or "the one the run was trained on"
@@ -360,13 +367,16 @@ def test_option_tables_come_from_the_parser():
 
 
 def test_option_table_rows_say_the_parsers_defaults():
+    from seqnet.config import DECISION_THRESHOLD, LECTURE_RECIPE, TrainConfig
+
     # The generator itself: a row per option, with the recipe's and the parser's defaults.
     table = option_table("train")
-    assert "| `--learning-rate LEARNING_RATE` | fast: `0.002`, lecture: `0.001` |" in table
+    rates = f"fast: `{TrainConfig().learning_rate}`, lecture: `{LECTURE_RECIPE['learning_rate']}`"
+    assert f"| `--learning-rate LEARNING_RATE` | {rates} |" in table
     assert "| `--recipe {fast,lecture}` | fast |" in table
     assert "| `--resume` | off |" in table
     predict = option_table("predict")
-    assert "| `--threshold THRESHOLD` | 0.5 |" in predict
+    assert f"| `--threshold THRESHOLD` | {DECISION_THRESHOLD} |" in predict
     assert "| `--format {text,csv,jsonl}` | by extension |" in predict
     assert "| `--format {onnx,saved-model}` | required |" in option_table("export")
 
