@@ -381,6 +381,28 @@ def test_option_table_rows_say_the_parsers_defaults():
     assert "| `--format {onnx,saved-model}` | required |" in option_table("export")
 
 
+def test_guide_names_every_subcommand_and_its_exit_statuses(tmp_path, capsys):
+    from seqnet.cli import build_parser, main
+
+    text = " ".join(GUIDE.read_text(encoding="utf-8").split())
+    claim = re.search(r"has (?P<count>\w+) subcommands: (?P<names>[^.]*)\.", text)
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert re.findall(r"`(\w+)`", claim["names"]) == list(commands.choices)
+    assert (
+        claim["count"]
+        == ["one", "two", "three", "four", "five", "six", "seven"][len(commands.choices) - 1]
+    )
+    # "a malformed command line ... exits with status 2; a command that cannot do its work
+    # (a missing run folder ...) exits with status 1", each after one line naming the command.
+    assert "exits with status 2" in text and "exits with status 1" in text
+    with pytest.raises(SystemExit) as usage_error:
+        main(["train", "--epochs", "0"])
+    assert usage_error.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith("seqnet train: error: ")
+    assert main(["evaluate", "--workdir", str(tmp_path / "missing")]) == 1
+    assert capsys.readouterr().err.startswith("seqnet evaluate: error: ")
+
+
 def test_workdir_help_says_what_each_command_does_with_it():
     helps = {
         command: _workdir_help(command)
