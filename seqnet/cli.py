@@ -1,4 +1,4 @@
-"""The ``seqnet`` command: train, evaluate and predict with the backend named by KERAS_BACKEND."""
+"""The ``seqnet`` command: train, evaluate, predict, export and serve, under KERAS_BACKEND."""
 
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_workdir(parser: argparse.ArgumentParser, verb: str) -> None:
+def _add_workdir(parser: argparse.ArgumentParser, use: str) -> None:
+    """Add --workdir, whose help says what this subcommand does with the run folder (``use``)."""
     parser.add_argument(
         "--workdir",
         type=Path,
         default=Path(DEFAULT_WORKDIR),
-        help=f"run folder to {verb} model.keras, vocabulary.json, metrics.json and history.png "
-        f"(default: {DEFAULT_WORKDIR})",
+        help=f"the run folder: {use} (default: {DEFAULT_WORKDIR})",
     )
 
 
@@ -108,9 +108,9 @@ def _add_train(commands) -> None:
     train = commands.add_parser(
         "train",
         help="train the CNN and write a run folder",
-        description="Train the lecture's CNN (Adam, binary cross-entropy; the test split is the "
-        "validation data) and write the model, vocabulary, metrics JSON and a loss/accuracy "
-        "plot. Options left out take the recipe's value.",
+        description="Train the lecture's CNN (Adam, binary cross-entropy; the test split is "
+        "scored after each epoch) and write the model, vocabulary, metrics JSON and a "
+        "loss/accuracy plot. Options left out take the recipe's value.",
     )
     train.add_argument("--data", default=fast.data, help=f"data source: {DATA_SOURCES_HELP}")
     train.add_argument(
@@ -171,7 +171,11 @@ def _add_train(commands) -> None:
         "them, the gradients averaged; only process 0 writes the run folder. Several hosts: "
         f"see docs/scaling.md (default: {fast.distribute})",
     )
-    _add_workdir(train, "write")
+    _add_workdir(
+        train,
+        "train writes model.keras, vocabulary.json, metrics.json, history.png and a checkpoint "
+        "after each epoch into it; --resume reads the checkpoint",
+    )
 
 
 def _add_evaluate(commands) -> None:
@@ -191,7 +195,7 @@ def _add_evaluate(commands) -> None:
         default=INFERENCE_BATCH_SIZE,
         help=f"reviews per batch (default: {INFERENCE_BATCH_SIZE})",
     )
-    _add_workdir(evaluate, "read")
+    _add_workdir(evaluate, "evaluate reads model.keras, vocabulary.json and metrics.json from it")
 
 
 def _add_predict(commands) -> None:
@@ -206,7 +210,7 @@ def _add_predict(commands) -> None:
     )
     _add_predict_input(predict)
     _add_predict_output(predict)
-    _add_workdir(predict, "read")
+    _add_workdir(predict, "predict reads model.keras and vocabulary.json from it")
 
 
 def _add_predict_input(predict: argparse.ArgumentParser) -> None:
@@ -306,7 +310,11 @@ def _add_export(commands) -> None:
         action="store_true",
         help="replace an earlier bundle at --output; anything else there is refused",
     )
-    _add_workdir(export, "read")
+    _add_workdir(
+        export,
+        "export reads model.keras and vocabulary.json from it and, unless --output names "
+        "another folder, writes the bundle into it as export-onnx/ or export-saved-model/",
+    )
 
 
 def _add_serve(commands) -> None:
@@ -327,7 +335,7 @@ def _add_serve(commands) -> None:
         help="how long a batch of requests waits for more before the model call, 0 to 5 ms "
         "(default: 2)",
     )
-    _add_workdir(serve, "read")
+    _add_workdir(serve, "serve reads model.keras and vocabulary.json from it")
 
 
 def _port(text: str) -> int:
