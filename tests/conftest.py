@@ -13,10 +13,17 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from seqnet.config import ModelConfig, TrainConfig
 
 REAL_ARCHIVE_VARIABLE = "SEQNET_IMDB_ARCHIVE"
+
+# A per-example deadline measures the machine's load, not the code: on two shared cores an
+# example that normally takes 20 ms can take 300, and a deadline never catches a hang (it is
+# checked only after an example returns).
+settings.register_profile("seqnet", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("seqnet")
 
 TINY_REVIEWS = {
     ("train", "pos"): ["A great film, I loved it.<br /><br />Great acting!", "Great fun and loved"],
