@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +48,15 @@ def _add_workdir(parser: argparse.ArgumentParser, verb: str) -> None:
         default=Path(DEFAULT_WORKDIR),
         help=f"run folder to {verb} model.keras, vocabulary.json, metrics.json and history.png "
         f"(default: {DEFAULT_WORKDIR})",
+    )
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only results and errors: no progress, notices or warnings",
     )
 
 
@@ -172,6 +183,7 @@ def _add_train(commands) -> None:
         f"see docs/scaling.md (default: {fast.distribute})",
     )
     _add_workdir(train, "write")
+    _add_quiet(train)
 
 
 def _add_evaluate(commands) -> None:
@@ -192,6 +204,7 @@ def _add_evaluate(commands) -> None:
         help=f"reviews per batch (default: {INFERENCE_BATCH_SIZE})",
     )
     _add_workdir(evaluate, "read")
+    _add_quiet(evaluate)
 
 
 def _add_predict(commands) -> None:
@@ -207,6 +220,7 @@ def _add_predict(commands) -> None:
     _add_predict_input(predict)
     _add_predict_output(predict)
     _add_workdir(predict, "read")
+    _add_quiet(predict)
 
 
 def _add_predict_input(predict: argparse.ArgumentParser) -> None:
@@ -293,6 +307,7 @@ def _add_export(commands) -> None:
     )
     export.add_argument("--force", action="store_true", help="replace a non-empty --output")
     _add_workdir(export, "read")
+    _add_quiet(export)
 
 
 def _add_serve(commands) -> None:
@@ -314,6 +329,7 @@ def _add_serve(commands) -> None:
         "(default: 2)",
     )
     _add_workdir(serve, "read")
+    _add_quiet(serve)
 
 
 def _port(text: str) -> int:
@@ -333,15 +349,33 @@ def main(argv: list[str] | None = None) -> int:
         "serve": run_serve,
     }
     try:
-        if args.command in RUNS_A_MODEL:
-            from seqnet.compilation import enable_compilation_cache
+        with _warnings_shown(args.command, quiet=args.quiet):
+            if args.command in RUNS_A_MODEL:
+                from seqnet.compilation import enable_compilation_cache
 
-            enable_compilation_cache()  # JAX: compile once per machine, not once per run
-        return commands[args.command](args)
+                enable_compilation_cache()  # JAX: compile once per machine, not once per run
+            return commands[args.command](args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         # 1: the run failed; argparse already exits with 2 for a malformed command line.
         print(f"seqnet {args.command}: error: {error}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _warnings_shown(command: str, *, quiet: bool):
+    """Within the block, each warning is one line on stderr, as errors are, or none if quiet.
+
+    Python's default adds the file, line and source of the ``warnings.warn`` call: noise to a
+    user, who needs the message and what to do about it.
+    """
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        else:
+            warnings.showwarning = lambda message, *_, **__: print(
+                f"seqnet {command}: warning: {message}", file=sys.stderr, flush=True
+            )
+        yield
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -350,8 +384,10 @@ def run_train(args: argparse.Namespace) -> int:
     from seqnet.train import train_and_evaluate
 
     config = _train_config(args)
-    print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
-    metrics = train_and_evaluate(config, args.workdir, resume=args.resume)
+    if not args.quiet:
+        print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
+    verbose = 0 if args.quiet else "auto"
+    metrics = train_and_evaluate(config, args.workdir, resume=args.resume, verbose=verbose)
     if metrics["distribution"]["process_index"] == 0:  # the other processes wrote nothing
         print(
             f"Test accuracy {metrics['test_accuracy']:.4f}, "
@@ -368,7 +404,8 @@ def _train_config(args: argparse.Namespace):
 
     if args.resume:
         saved = checkpointed_config(args.workdir)
-        print(f"Resuming the run in {args.workdir} with its saved settings.")
+        if not args.quiet:
+            print(f"Resuming the run in {args.workdir} with its saved settings.")
         epochs = saved.epochs if args.epochs is None else args.epochs
         return replace(saved, epochs=epochs, distribute=args.distribute)
     recipe_options = ("epochs", "batch_size", "learning_rate", "learning_rate_schedule")
@@ -391,7 +428,9 @@ def _train_config(args: argparse.Namespace):
 def run_evaluate(args: argparse.Namespace) -> int:
     from seqnet.train import evaluate_run
 
-    results = evaluate_run(args.workdir, data=args.data, batch_size=args.batch_size)
+    results = evaluate_run(
+        args.workdir, data=args.data, batch_size=args.batch_size, verbose=not args.quiet
+    )
     print(json.dumps(results, indent=2))
     return 0
 
@@ -405,7 +444,8 @@ def run_predict(args: argparse.Namespace) -> int:
         output_format = reviews.output_format(args.output, args.output_format)
         reviews.check_output(args.output, table, args.file)
     classifier = Classifier.load(args.workdir)
-    predictions = _classify(classifier, table.texts, args.threshold, args.batch_size, args.progress)
+    progress = False if args.quiet and args.progress is None else args.progress
+    predictions = _classify(classifier, table.texts, args.threshold, args.batch_size, progress)
     if args.output is not None:
         reviews.write_predictions(args.output, table, predictions, output_format)
         print(f"Wrote {len(predictions)} predictions to {args.output}.")
@@ -438,7 +478,13 @@ def run_serve(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:  # the serve extra is missing
         print(f"seqnet serve: error: {error}", file=sys.stderr)
         return 1
-    return serve(args.workdir, host=args.host, port=args.port, max_wait=args.max_wait_ms / 1000)
+    return serve(
+        args.workdir,
+        host=args.host,
+        port=args.port,
+        max_wait=args.max_wait_ms / 1000,
+        quiet=args.quiet,
+    )
 
 
 def _read_reviews(args: argparse.Namespace):
