@@ -13,15 +13,11 @@ streams stand, so a resumed run would draw other dropout masks than an uninterru
 starts, after the set-up of the first ``fit`` on a loaded model, which draws from torch's
 generator once more than a later ``fit`` does (its one-off build iterates a torch DataLoader,
 which draws a base seed).
-
-[`set_random_seed`][seqnet.random_state.set_random_seed] seeds a run the way
-``keras.utils.set_random_seed`` does, without importing TensorFlow under the other backends.
 """
 
 from __future__ import annotations
 
 import io
-import random
 from collections.abc import Mapping
 
 import keras
@@ -30,40 +26,6 @@ import numpy as np
 _VARIABLE = "variable/"  # + its index among the model's unsaved variables
 _TORCH_CPU = "torch/cpu"
 _TORCH_CUDA = "torch/cuda/"  # + the device index
-
-
-def set_random_seed(seed: int) -> None:
-    """Seed Python, NumPy, Keras' global generator and the backend's, as Keras 3 does.
-
-    ``keras.utils.set_random_seed`` also seeds TensorFlow whenever it is installed, for
-    ``tf.data`` pipelines seqnet does not use under JAX or PyTorch; importing TensorFlow there
-    costs seconds and prints its oneDNN notice. So TensorFlow is seeded only as the backend.
-
-    Args:
-        seed: The run's seed.
-
-    Raises:
-        ValueError: If ``seed`` is not an integer (as Keras does).
-    """
-    if keras.backend.backend() == "tensorflow":
-        keras.utils.set_random_seed(seed)
-        return
-    if not isinstance(seed, int):
-        raise ValueError(f"Expected `seed` argument to be an integer. Received: seed={seed!r}")
-    # Keras keeps its seed and its global SeedGenerator here; dropping the generator makes
-    # keras.random recreate it from the seed, which is what set_random_seed does (Keras 3.x).
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-    from keras.src.utils import rng_utils
-
-    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - the legacy global generator is what Keras seeds
-    if keras.backend.backend() == "torch":
-        import torch
-
-        torch.manual_seed(seed)
 
 
 def unsaved_variables(model: keras.Model) -> list[keras.Variable]:

@@ -1,10 +1,13 @@
 """Keep Keras from importing TensorFlow under the JAX and PyTorch backends.
 
 Keras asks ``tensorflow.available`` (which imports TensorFlow when it is installed) in places
-that need no TensorFlow unless it is in use: when it serializes a model, it checks whether a
-value is a ``tf.TensorShape``, ``tf.DType`` or ``tf.TypeSpec``. Under another backend that
-import costs seconds and prints TensorFlow's start-up notices, for a check that cannot
-succeed: no value is a TensorFlow type while TensorFlow is not imported.
+that need no TensorFlow unless it is in use. ``keras.utils.set_random_seed`` seeds TensorFlow
+too, for ``tf.data`` pipelines; when it serializes a model, Keras checks whether a value is a
+``tf.TensorShape``, ``tf.DType`` or ``tf.TypeSpec``. Under another backend that import costs
+seconds and prints TensorFlow's start-up notices, for work that cannot matter: no value is a
+TensorFlow type, and no TensorFlow generator is drawn from, while TensorFlow is not imported.
+Answering "unavailable" there leaves every other effect of Keras' own code as it is: the
+Python, NumPy, Keras and torch seeds are set exactly as ``set_random_seed`` sets them.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
 from seqnet.model import build_model, compile_for_evaluation, input_limits
 from seqnet.parallel import ReplicaLayout, Replicas, keras_fit, open_replicas
 from seqnet.progress import EpochProgress, notice
-from seqnet.random_state import set_random_seed
 from seqnet.saving import (
     METRICS_FILE,
     MODEL_FILE,
@@ -305,7 +304,7 @@ def train_and_evaluate(
     dataset = load_training_data(config, verbose=bool(verbose))
     data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
     warn_if_too_small(config, len(data.x_train))
-    # Saving a model makes Keras import TensorFlow, whatever the backend, unless told not to.
+    # Seeding and saving make Keras import TensorFlow, whatever the backend, unless told not to.
     with (
         tensorflow_left_unimported(),
         open_replicas(config.distribute, verbose=bool(verbose)) as replicas,
@@ -326,8 +325,9 @@ def _start_or_resume(
     """The checkpointed model, epochs and callbacks restoring its random state with
     ``resume``, else a new model, no epochs and no callbacks."""
     # Seeded before loading too: on several JAX hosts every process must create the same
-    # initial values, even those a checkpoint then overwrites.
-    set_random_seed(config.seed)
+    # initial values, even those a checkpoint then overwrites. Called within
+    # tensorflow_left_unimported, Keras seeds everything it would but TensorFlow.
+    keras.utils.set_random_seed(config.seed)
     if resume:
         return load_checkpoint(workdir, config)
     return build_training_model(config, len(data.x_train)), [], []
