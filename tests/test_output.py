@@ -214,9 +214,11 @@ def test_known_words_count_what_the_model_reads(tmp_path):
 def test_too_small_a_run_is_warned_about_and_the_default_is_not():
     with pytest.warns(SmallRunWarning, match="make 32 gradient steps over 1,024 reviews"):
         warn_if_too_small(TrainConfig(), 512)
-    # Enough steps but too few reviews shown: 512 reviews at batch 8 stayed at chance too.
+    # Steps enough but reviews too few, and the other way round: both stayed at chance.
     with pytest.warns(SmallRunWarning, match="make 128 gradient steps over 1,024 reviews"):
         warn_if_too_small(TrainConfig(batch_size=8), 512)
+    with pytest.warns(SmallRunWarning, match="make 32 gradient steps over 4,000 reviews"):
+        warn_if_too_small(TrainConfig(batch_size=128), 2000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the default run must not warn
         warn_if_too_small(TrainConfig(), TrainConfig().synthetic_samples)
