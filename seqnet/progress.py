@@ -58,10 +58,11 @@ def wants_progress(requested: bool | None, batches: int, stream: TextIO | None =
 class ProgressBar:
     """``  768/1,000 reviews [######################--------]  77%``, redrawn in place.
 
-    Where the stream is not live (see [`is_live`][seqnet.progress.is_live]) nothing is drawn
-    while the work runs and [`close`][seqnet.progress.ProgressBar.close] writes the final
-    count as one plain line, ``1,000/1,000 reviews``. The bar's line always starts on a line
-    of its own and ends with a line break, so no other output is glued to it.
+    Where the stream is not live (see [`is_live`][seqnet.progress.is_live]) the bar becomes
+    plain lines, one each time another quarter of the work is done (``250/1,000 reviews
+    (25%)``); with no total, [`close`][seqnet.progress.ProgressBar.close] writes the final
+    count. Either way the bar's line starts on a line of its own and ends with a line break,
+    so no other output is glued to it.
 
     Args:
         total: The count that means done; None if unknown, which shows the count only.
@@ -84,6 +85,7 @@ class ProgressBar:
         self.stream = stream if stream is not None else sys.stderr
         self.live = shown and is_live(self.stream)
         self.done = 0
+        self._written = None  # the plain line last written, not to write it twice
 
     def update(self, count: int) -> None:
         """Add ``count`` to the work done and, on a live stream, redraw the bar."""
@@ -91,25 +93,38 @@ class ProgressBar:
 
     def advance_to(self, done: int) -> None:
         """Set the work done to ``done`` and, on a live stream, redraw the bar."""
-        self.done = done if self.total is None else min(done, self.total)
+        before, self.done = self.done, done if self.total is None else min(done, self.total)
         if self.live:
             self.stream.write(f"\r{self._line()}")
             self.stream.flush()
+        elif self.shown and self.total and self._quarter(self.done) > self._quarter(before):
+            self._write_plain()
 
     def close(self) -> None:
-        """End the bar's line (plain: write it), so later output starts on a fresh one."""
-        if self.shown:
-            self.stream.write("\n" if self.live else f"{self._line()}\n")
+        """End the bar's line (plain: write the count unless just written), so later output
+        starts on a fresh line."""
+        if self.live:
+            self.stream.write("\n")
             self.stream.flush()
+        elif self.shown and self._written != self._line():
+            self._write_plain()
+
+    def _quarter(self, done: int) -> int:
+        return 4 * done // max(self.total or 1, 1)
+
+    def _write_plain(self) -> None:
+        self._written = self._line()
+        self.stream.write(f"{self._written}\n")
+        self.stream.flush()
 
     def _line(self) -> str:
         if self.total is None:
             return f"{self.done:,} {self.unit}"
         count = f"{self.done:,}/{self.total:,} {self.unit}"
-        if not self.live:  # a log keeps the count; a bar of # tells it nothing more
-            return count
-        filled = self.width * self.done // max(self.total, 1)
         percent = 100 * self.done // max(self.total, 1)
+        if not self.live:  # a log keeps the count; a bar of # tells it nothing more
+            return f"{count} ({percent}%)"
+        filled = self.width * self.done // max(self.total, 1)
         bar = "#" * filled + "-" * (self.width - filled)
         return f"{count} [{bar}] {percent:3d}%"
 
