@@ -428,9 +428,11 @@ def _train_config(args: argparse.Namespace):
 def run_evaluate(args: argparse.Namespace) -> int:
     from seqnet.train import evaluate_run
 
-    results = evaluate_run(
-        args.workdir, data=args.data, batch_size=args.batch_size, verbose=not args.quiet
-    )
+    # Standard output is the JSON a script reads: progress reading the data goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        results = evaluate_run(
+            args.workdir, data=args.data, batch_size=args.batch_size, verbose=not args.quiet
+        )
     print(json.dumps(results, indent=2))
     return 0
 

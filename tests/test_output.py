@@ -262,3 +262,12 @@ def test_jax_says_it_compiles_before_the_first_steps(tmp_path, capsys):
     x, _, validation = epoch_data(model, data, TINY_RUN, 0, ReplicaLayout())
     shapes = [{batches[i][0].shape for i in range(len(batches))} for batches in (x, validation)]
     assert said and [int(said[1]), int(said[2])] == [len(shapes[0]), len(shapes[1])]
+
+
+def test_evaluate_prints_json_only_on_stdout_while_it_tokenizes(tmp_path, monkeypatch, capsys):
+    run = train_tiny_run(tmp_path)
+    monkeypatch.setenv("SEQNET_CACHE_DIR", str(tmp_path / "empty-cache"))  # tokenize again
+    assert main(["evaluate", "--workdir", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert set(json.loads(out)) >= {"accuracy", "loss"}
+    assert "Tokenizing the train split and the test split" in err.splitlines()
