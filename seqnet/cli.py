@@ -368,13 +368,15 @@ def _warnings_shown(command: str, *, quiet: bool):
     Python's default adds the file, line and source of the ``warnings.warn`` call: noise to a
     user, who needs the message and what to do about it.
     """
+
+    def show(message, *_location, **_file) -> None:
+        print(f"seqnet {command}: warning: {message}", file=sys.stderr, flush=True)
+
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
         else:
-            warnings.showwarning = lambda message, *_, **__: print(
-                f"seqnet {command}: warning: {message}", file=sys.stderr, flush=True
-            )
+            warnings.showwarning = show
         yield
 
 
