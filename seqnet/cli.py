@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +48,15 @@ def _add_workdir(parser: argparse.ArgumentParser, use: str) -> None:
         type=Path,
         default=Path(DEFAULT_WORKDIR),
         help=f"the run folder: {use} (default: {DEFAULT_WORKDIR})",
+    )
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only results and errors: no progress, notices or warnings",
     )
 
 
@@ -176,6 +187,7 @@ def _add_train(commands) -> None:
         "train writes model.keras, vocabulary.json, metrics.json, history.png and a checkpoint "
         "after each epoch into it; --resume reads the checkpoint",
     )
+    _add_quiet(train)
 
 
 def _add_evaluate(commands) -> None:
@@ -196,6 +208,7 @@ def _add_evaluate(commands) -> None:
         help=f"reviews per batch (default: {INFERENCE_BATCH_SIZE})",
     )
     _add_workdir(evaluate, "evaluate reads model.keras, vocabulary.json and metrics.json from it")
+    _add_quiet(evaluate)
 
 
 def _add_predict(commands) -> None:
@@ -211,6 +224,7 @@ def _add_predict(commands) -> None:
     _add_predict_input(predict)
     _add_predict_output(predict)
     _add_workdir(predict, "predict reads model.keras and vocabulary.json from it")
+    _add_quiet(predict)
 
 
 def _add_predict_input(predict: argparse.ArgumentParser) -> None:
@@ -315,6 +329,7 @@ def _add_export(commands) -> None:
         "export reads model.keras and vocabulary.json from it and, unless --output names "
         "another folder, writes the bundle into it as export-onnx/ or export-saved-model/",
     )
+    _add_quiet(export)
 
 
 def _add_serve(commands) -> None:
@@ -336,6 +351,7 @@ def _add_serve(commands) -> None:
         "(default: 2)",
     )
     _add_workdir(serve, "serve reads model.keras and vocabulary.json from it")
+    _add_quiet(serve)
 
 
 def _port(text: str) -> int:
@@ -355,15 +371,35 @@ def main(argv: list[str] | None = None) -> int:
         "serve": run_serve,
     }
     try:
-        if args.command in RUNS_A_MODEL:
-            from seqnet.compilation import enable_compilation_cache
+        with _warnings_shown(args.command, quiet=args.quiet):
+            if args.command in RUNS_A_MODEL:
+                from seqnet.compilation import enable_compilation_cache
 
-            enable_compilation_cache()  # JAX: compile once per machine, not once per run
-        return commands[args.command](args)
+                enable_compilation_cache()  # JAX: compile once per machine, not once per run
+            return commands[args.command](args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         # 1: the run failed; argparse already exits with 2 for a malformed command line.
         print(f"seqnet {args.command}: error: {error}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _warnings_shown(command: str, *, quiet: bool):
+    """Within the block, each warning is one line on stderr, as errors are, or none if quiet.
+
+    Python's default adds the file, line and source of the ``warnings.warn`` call: noise to a
+    user, who needs the message and what to do about it.
+    """
+
+    def show(message, *_location, **_file) -> None:
+        print(f"seqnet {command}: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        else:
+            warnings.showwarning = show
+        yield
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -372,8 +408,10 @@ def run_train(args: argparse.Namespace) -> int:
     from seqnet.train import train_and_evaluate
 
     config = _train_config(args)
-    print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
-    metrics = train_and_evaluate(config, args.workdir, resume=args.resume)
+    if not args.quiet:
+        print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
+    verbose = 0 if args.quiet else "auto"
+    metrics = train_and_evaluate(config, args.workdir, resume=args.resume, verbose=verbose)
     if metrics["distribution"]["process_index"] == 0:  # the other processes wrote nothing
         print(
             f"Test accuracy {metrics['test_accuracy']:.4f}, "
@@ -390,7 +428,8 @@ def _train_config(args: argparse.Namespace):
 
     if args.resume:
         saved = checkpointed_config(args.workdir)
-        print(f"Resuming the run in {args.workdir} with its saved settings.")
+        if not args.quiet:
+            print(f"Resuming the run in {args.workdir} with its saved settings.")
         epochs = saved.epochs if args.epochs is None else args.epochs
         return replace(saved, epochs=epochs, distribute=args.distribute)
     recipe_options = ("epochs", "batch_size", "learning_rate", "learning_rate_schedule")
@@ -413,7 +452,11 @@ def _train_config(args: argparse.Namespace):
 def run_evaluate(args: argparse.Namespace) -> int:
     from seqnet.train import evaluate_run
 
-    results = evaluate_run(args.workdir, data=args.data, batch_size=args.batch_size)
+    # Standard output is the JSON a script reads: progress reading the data goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        results = evaluate_run(
+            args.workdir, data=args.data, batch_size=args.batch_size, verbose=not args.quiet
+        )
     print(json.dumps(results, indent=2))
     return 0
 
@@ -429,7 +472,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.raw_csv and (args.output is None or output_format != "csv"):
         raise ValueError("--raw-csv applies to CSV --output only; JSON Lines are never changed.")
     classifier = Classifier.load(args.workdir)
-    predictions = _classify(classifier, table.texts, args.threshold, args.batch_size, args.progress)
+    progress = False if args.quiet and args.progress is None else args.progress
+    predictions = _classify(classifier, table.texts, args.threshold, args.batch_size, progress)
     if args.output is not None:
         reviews.write_predictions(
             args.output, table, predictions, output_format, raw_csv=args.raw_csv
@@ -464,7 +508,13 @@ def run_serve(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:  # the serve extra is missing
         print(f"seqnet serve: error: {error}", file=sys.stderr)
         return 1
-    return serve(args.workdir, host=args.host, port=args.port, max_wait=args.max_wait_ms / 1000)
+    return serve(
+        args.workdir,
+        host=args.host,
+        port=args.port,
+        max_wait=args.max_wait_ms / 1000,
+        quiet=args.quiet,
+    )
 
 
 def _read_reviews(args: argparse.Namespace):

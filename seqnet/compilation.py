@@ -56,3 +56,40 @@ def enable_compilation_cache(cache_dir: Path | None = None) -> Path | None:
     if previous not in (None, str(path)):
         compilation_cache.reset_cache()  # JAX opens its cache once; reopen it at the new path
     return path
+
+
+def compilation_notice(train_shapes: int, validation_shapes: int) -> str | None:
+    """The line to show before a first ``fit`` whose first steps wait for compilation.
+
+    JAX compiles the training step for every new batch shape, and the evaluation step for
+    every validation shape, before running it: seconds in which the first epoch's bar stands
+    still at seconds per step. PyTorch compiles nothing, and TensorFlow traces its steps in
+    well under a second for seqnet's open-length datasets, so there is nothing to say there.
+
+    Args:
+        train_shapes: Distinct ``(batch, length)`` shapes of the training batches.
+        validation_shapes: Distinct shapes of the validation batches.
+
+    Returns:
+        The line under JAX, else None.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    cache = jax.config.jax_compilation_cache_dir
+    where = (
+        f"or loads it from its cache in {cache} if an earlier run compiled it"
+        if cache
+        else "once per process (the compilation cache is off)"
+    )
+    return (
+        f"Compiling the training step for {_shapes(train_shapes)} and the validation step "
+        f"for {_shapes(validation_shapes)}: JAX compiles each shape before its first step, {where}."
+    )
+
+
+def _shapes(count: int) -> str:
+    return f"{count} batch shape{'s' if count != 1 else ''}"

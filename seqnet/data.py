@@ -15,6 +15,7 @@ import json
 import lzma
 import os
 import re
+import sys
 import tarfile
 import warnings
 import zlib
@@ -36,6 +37,7 @@ from seqnet.config import (
     TrainConfig,
 )
 from seqnet.files import write_atomically
+from seqnet.progress import ProgressBar, notice
 from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad, tokenize
 
 SPLITS = ("train", "test")
@@ -265,7 +267,7 @@ def _encode_splits(
     vouch for (two long words sharing a 64-bit hash).
     """
     if verbose:
-        print("Tokenizing the train split and the test split")
+        notice("Tokenizing the train split and the test split")
     try:
         return corpus.encode_splits(texts, num_words, maxlen)
     except corpus.HashCollision:
@@ -318,7 +320,7 @@ def _archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
 
 def _stream_archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
     """Stream reviews straight out of the archive with tarfile: one pass, bounded memory."""
-    progress = keras.utils.Progbar(path.stat().st_size, verbose=int(verbose), unit_name="byte")
+    progress = ProgressBar(path.stat().st_size, "bytes read", sys.stdout, shown=verbose)
     links = reviews = 0
     try:
         with open(path, "rb") as raw, _decompressed(raw) as stream:
@@ -334,7 +336,7 @@ def _stream_archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
                     yield match[1], LABELS[match[2]], match[3], archive.extractfile(member).read()
                     reviews += 1
                     if reviews % 500 == 0:
-                        progress.update(raw.tell())
+                        progress.advance_to(raw.tell())
             # tarfile stops quietly at a cut-off stream; draining it makes the decompressor
             # notice the missing end-of-stream marker, so a truncated download is an error.
             while stream.read(1 << 20):
@@ -344,7 +346,8 @@ def _stream_archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
             f"Could not read {path}: the archive is corrupt or truncated ({error}). "
             f"Download aclImdb_v1.tar.gz again."
         ) from None
-    progress.update(path.stat().st_size, finalize=True)
+    finally:
+        progress.close()
     _warn_links(links, path)
 
 
@@ -373,7 +376,12 @@ def _decompressed(raw: BinaryIO) -> BinaryIO:
 
 def _folder_reviews(path: Path, verbose: bool) -> Iterator[Review]:
     root = path if (path / "train").is_dir() else path / "aclImdb"
-    progress = keras.utils.Progbar(None, verbose=int(verbose), unit_name="review")
+    progress = ProgressBar(None, "reviews read", sys.stdout, shown=verbose)
+    with contextlib.closing(progress):  # ends the count's line, even if reading fails
+        yield from _folder_split_reviews(path, root, progress)
+
+
+def _folder_split_reviews(path: Path, root: Path, progress: ProgressBar) -> Iterator[Review]:
     links = 0
     for split in SPLITS:
         for label_name, label in LABELS.items():
@@ -391,7 +399,7 @@ def _folder_reviews(path: Path, verbose: bool) -> Iterator[Review]:
                     continue
                 _check_review_size(entry.path, entry.stat().st_size, path)
                 yield split, label, entry.name, Path(entry.path).read_bytes()
-                progress.add(1)
+                progress.update(1)
     _warn_links(links, path)
 
 
@@ -440,12 +448,13 @@ def _decode_reviews(records: Iterator[Review], source: str) -> dict[str, tuple[l
 
 def _tokenize_all(texts: list[str], split: str, verbose: bool) -> list[list[str]]:
     if verbose:
-        print(f"Tokenizing the {split} split")
-    progress = keras.utils.Progbar(len(texts), verbose=int(verbose), unit_name="review")
-    tokens = []
-    for start in range(0, len(texts), 1000):
-        tokens.extend(tokenize(text) for text in texts[start : start + 1000])
-        progress.update(len(tokens))
+        notice(f"Tokenizing the {split} split")
+    progress = ProgressBar(len(texts), "reviews", sys.stdout, shown=verbose)
+    with contextlib.closing(progress):
+        tokens = []
+        for start in range(0, len(texts), 1000):
+            tokens.extend(tokenize(text) for text in texts[start : start + 1000])
+            progress.advance_to(len(tokens))
     return tokens
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import keras
 import numpy as np
 
 from seqnet.buckets import bucket_sizes, review_lengths, trimmed_length
-from seqnet.config import DECISION_THRESHOLD, INFERENCE_BATCH_SIZE, check_threshold
+from seqnet.config import DECISION_THRESHOLD, INFERENCE_BATCH_SIZE, RESERVED_IDS, check_threshold
 from seqnet.data import check_token_ids
 from seqnet.model import input_limits, model_config_of, portable_model
 from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model
@@ -79,11 +80,15 @@ class Prediction:
         text: The review as given.
         probability: The model's probability that the review is positive.
         threshold: The probability from which the review is labelled positive.
+        known_words: Words of the review the model read that its vocabulary knows; 0 means
+            the model saw nothing but unknown words, so the probability says nothing about
+            the review. None where not counted.
     """
 
     text: str
     probability: float
     threshold: float = DECISION_THRESHOLD
+    known_words: int | None = None
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
@@ -99,12 +104,15 @@ class Prediction:
         return label_and_score(self.probability, self.threshold)[1]
 
     def to_json(self) -> dict:
-        """Text, label, score and probability, as ``seqnet predict --json`` prints them."""
+        """Text, label, score, probability and the known words (where counted), as
+        ``seqnet predict --json`` prints them."""
+        counted = {} if self.known_words is None else {"known_words": self.known_words}
         return {
             "text": self.text,
             "label": self.label,
             "score": self.score,
             "probability": self.probability,
+            **counted,
         }
 
 
@@ -187,7 +195,8 @@ class Classifier:
 
         Returns:
             A [`Prediction`][seqnet.predict.Prediction] for one string, else a list of
-            them, one per text, in order.
+            them, one per text, in order. Warns with ``UnknownWordsWarning`` if a review has
+            no word the vocabulary knows.
 
         Raises:
             ValueError: If ``texts`` holds something else than strings, ``threshold`` is not
@@ -196,10 +205,11 @@ class Classifier:
         threshold = check_threshold(threshold)  # before the model runs, not after
         if isinstance(texts, str):
             return self.predict([texts], threshold=threshold, batch_size=batch_size)[0]
-        probabilities = self.predict_probabilities(texts, batch_size=batch_size, progress=progress)
+        probabilities, known = self._probabilities_and_known_words(texts, batch_size, progress)
+        warn_if_unknown(known, self.vocabulary.num_words)
         return [
-            Prediction(text, float(probability), threshold)
-            for text, probability in zip(texts, probabilities, strict=True)
+            Prediction(text, float(probability), threshold, int(count))
+            for text, probability, count in zip(texts, probabilities, known, strict=True)
         ]
 
     def predict_probabilities(
@@ -226,17 +236,24 @@ class Classifier:
             ValueError: If ``texts`` is a single string or holds something else than strings,
                 or ``batch_size`` is not a positive integer.
         """
+        return self._probabilities_and_known_words(texts, batch_size, progress)[0]
+
+    def _probabilities_and_known_words(
+        self, texts: Sequence[str], batch_size: int, progress: Callable[[int], None] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_probabilities``' answer, and each review's count of known word ids."""
         if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
             raise ValueError("texts must be a sequence of strings, e.g. ['a great film'].")
         check_batch_size(batch_size)
-        chunks = [np.zeros(0)]  # so that no texts give an empty array
+        chunks, known = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]  # no texts: empty arrays
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             token_ids = self.vocabulary.encode_batch(batch, self.sequence_length)
             chunks.append(self.predict_token_ids(token_ids, batch_size=batch_size))
+            known.append(np.count_nonzero(token_ids > RESERVED_IDS, axis=1))  # words' ids only
             if progress is not None:
                 progress(len(batch))
-        return np.concatenate(chunks)
+        return np.concatenate(chunks), np.concatenate(known)
 
     def predict_token_ids(self, token_ids, *, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
         """Probabilities for already encoded, padded token ids.
@@ -285,6 +302,32 @@ class Classifier:
         padding = _padded_rows(rows, batch_size) - rows
         padded = np.pad(trimmed, ((0, padding), (0, 0)))  # (padded rows, length)
         return np.asarray(self._any_length.predict_on_batch(padded))[:rows]  # (rows, 1)
+
+
+class UnknownWordsWarning(UserWarning):
+    """Reviews in which the model knows no word: their probabilities mean nothing."""
+
+
+def warn_if_unknown(known_words: np.ndarray, vocabulary_words: int) -> None:
+    """Warn with ``UnknownWordsWarning`` if any review has no known word.
+
+    Args:
+        known_words: Known word ids per review.
+        vocabulary_words: The vocabulary's size, to say how small it may be.
+    """
+    unknown = np.flatnonzero(np.asarray(known_words) == 0)
+    if not len(unknown):
+        return
+    first = ", ".join(str(index + 1) for index in unknown[:5])
+    more = ", ..." if len(unknown) > 5 else ""
+    warnings.warn(
+        f"{len(unknown)} of {len(known_words)} reviews (number {first}{more}) have no word the "
+        f"model's {vocabulary_words:,}-id vocabulary knows, so their probabilities say nothing "
+        "about them. Check that they are in the language the run was trained on, or train on "
+        "more reviews for a larger vocabulary.",
+        UnknownWordsWarning,
+        stacklevel=3,
+    )
 
 
 def _padded_rows(rows: int, batch_size: int) -> int:

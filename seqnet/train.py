@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,12 @@ import numpy as np
 
 import seqnet
 from seqnet.buckets import BucketedBatches, bucketed_batches, buckets_exactly, fit_input
+from seqnet.compilation import compilation_notice
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
 from seqnet.model import build_model, compile_for_evaluation, input_limits
 from seqnet.parallel import ReplicaLayout, Replicas, keras_fit, open_replicas
+from seqnet.progress import EpochProgress, notice
 from seqnet.saving import (
     METRICS_FILE,
     MODEL_FILE,
@@ -27,6 +30,7 @@ from seqnet.saving import (
     save_checkpoint,
     save_run,
 )
+from seqnet.tensorflow_guard import tensorflow_left_unimported
 from seqnet.text import Vocabulary
 
 
@@ -66,6 +70,44 @@ def load_training_data(config: TrainConfig, *, verbose: bool = True) -> ImdbData
 VALIDATION_STREAM = 2**31 - 1
 
 
+# How long a run must be to learn, from a sweep on the synthetic data with the fast recipe
+# (torch, seed 0; reviews x epochs at batch B -> steps, reviews shown: test accuracy):
+#   below:  512x2 -> 32, 1,024: 0.52   512x4 -> 64, 2,048: 0.52   1,000x2 -> 64, 2,000: 0.51
+#           2,000x1 -> 63, 2,000: 0.52   512x2 at B 8 -> 128, 1,024: 0.52
+#           2,000x2 at B 128 -> 32, 4,000: 0.52   4,000x1 at B 64 -> 63, 4,000: 0.56
+#   above:  512x5 -> 80, 2,560: 0.84   1,024x3 -> 96, 3,072: 0.85   3,000x1 -> 94, 3,000: 0.98
+#           2,000x2 (the default) -> 126, 4,000: 1.0   (but 1,500x2 -> 94, 3,000: 0.61)
+# Both count: many steps on few reviews stayed at chance, and so did many reviews in few steps.
+MIN_LEARNING_STEPS = 80
+MIN_REVIEWS_SHOWN = 2500
+
+
+class SmallRunWarning(UserWarning):
+    """A run too short to learn: too few gradient steps or too few reviews shown."""
+
+
+def warn_if_too_small(config: TrainConfig, train_samples: int) -> None:
+    """Warn with ``SmallRunWarning`` if the run is too short to expect it to learn.
+
+    Args:
+        config: The run's epochs and batch size.
+        train_samples: Reviews in the training split.
+    """
+    steps = config.epochs * -(-train_samples // config.batch_size)
+    shown = config.epochs * train_samples
+    if steps >= MIN_LEARNING_STEPS and shown >= MIN_REVIEWS_SHOWN:
+        return
+    warnings.warn(
+        f"This run is too small to learn: {train_samples:,} training reviews for "
+        f"{config.epochs} epochs at batch {config.batch_size} make {steps} gradient steps over "
+        f"{shown:,} reviews, and seqnet's CNN stayed at chance (0.5) in every run tried of "
+        f"fewer than {MIN_LEARNING_STEPS} steps or {MIN_REVIEWS_SHOWN:,} reviews. Train on "
+        "more reviews or for more epochs (a smaller batch size gives more steps).",
+        SmallRunWarning,
+        stacklevel=3,
+    )
+
+
 class TrainingDivergedError(ValueError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -87,13 +129,19 @@ def train_one_epoch(
     (from [`open_replicas`][seqnet.parallel.open_replicas]), ``config.batch_size`` is the
     global batch, split over all replicas. ``callbacks`` join the epoch's own, e.g. those
     [`load_checkpoint`][seqnet.saving.load_checkpoint] returns for the first epoch after a
-    resume. A single-device, variable-length model trains on length-bucketed batches
+    resume. ``verbose`` as for [`train_and_evaluate`][seqnet.train.train_and_evaluate].
+    A single-device, variable-length model trains on length-bucketed batches
     ([`epoch_data`][seqnet.train.epoch_data]). Raises ``TrainingDivergedError`` if the loss
     stops being finite.
     """
     replicas = replicas or Replicas(ReplicaLayout(), keras_fit)
     x, y, validation_data = epoch_data(model, data, config, epoch, replicas.layout)
     timer = EpochTimer()
+    shows = bool(verbose) and replicas.layout.is_chief
+    if shows and model.train_function is None:  # the first fit: JAX compiles its steps now
+        _announce_compilation(x, validation_data, config.batch_size)
+    # Keras' own logger would title this one-epoch fit "Epoch k/k": ours knows the run's N.
+    shown = [EpochProgress(config.epochs)] if shows else []
     diverged = TrainingDivergedError(
         f"Training diverged in epoch {epoch + 1}: the loss stopped being finite. Lower the "
         f"learning rate (now {config.learning_rate}) and train again;"
@@ -107,8 +155,8 @@ def train_one_epoch(
             epochs=epoch + 1,
             initial_epoch=epoch,
             validation_data=validation_data,
-            callbacks=[timer, keras.callbacks.TerminateOnNaN(), *callbacks],
-            verbose=verbose,
+            callbacks=[timer, keras.callbacks.TerminateOnNaN(), *shown, *callbacks],
+            verbose=0,
         )
     except RuntimeError:  # e.g. torch's loss refuses NaN probabilities outright
         if _is_finite(model, data.x_test[: config.batch_size]):
@@ -125,6 +173,23 @@ def train_one_epoch(
         "train_seconds": timer.train_seconds[-1],
         "seconds": timer.epoch_seconds[-1],
     }
+
+
+def _announce_compilation(x, validation_data, batch_size: int) -> None:
+    """Say, where it is so, that the first steps wait for compilation, and for how many shapes."""
+    train_shapes = batch_shapes(x, batch_size)
+    line = compilation_notice(train_shapes, batch_shapes(validation_data, batch_size))
+    if line is not None:
+        notice(line)
+
+
+def batch_shapes(data, batch_size: int) -> int:
+    """Distinct batch shapes ``fit`` takes from ``data``: bucketed batches, or arrays
+    ``x`` or ``(x, y)`` cut into ``batch_size`` rows, with maybe a smaller last batch."""
+    if isinstance(data, BucketedBatches):
+        return len({(len(rows), length) for rows, length in data.batches})
+    samples = len(data[0] if isinstance(data, tuple) else data)
+    return 1 + (samples > batch_size and samples % batch_size != 0)
 
 
 def validation_split(data: ImdbDataset, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -227,6 +292,14 @@ def train_and_evaluate(
     ``config.distribute="data-parallel"`` every visible device trains a replica (see
     [`seqnet.parallel`][seqnet.parallel]) and only process 0 writes into ``workdir``.
 
+    Args:
+        config: The run.
+        workdir: The run folder to write.
+        resume: Continue from the last checkpoint in ``workdir``.
+        verbose: 0 for silence; else progress on standard output: a line per epoch titled
+            "Epoch k/N" (Keras' live bar on a terminal), and a line before long compilations.
+            Warns with ``SmallRunWarning`` if the run is too short to learn.
+
     Returns:
         The metrics also written to ``workdir/metrics.json``: per-epoch history, seconds per
         epoch and the final test loss and accuracy.
@@ -234,14 +307,19 @@ def train_and_evaluate(
     workdir = Path(workdir)
     dataset = load_training_data(config, verbose=bool(verbose))
     data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
-    with open_replicas(config.distribute, verbose=bool(verbose)) as replicas:
+    warn_if_too_small(config, len(data.x_train))
+    # Seeding and saving make Keras import TensorFlow, whatever the backend, unless told not to.
+    with (
+        tensorflow_left_unimported(),
+        open_replicas(config.distribute, verbose=bool(verbose)) as replicas,
+    ):
         with replicas.scope():  # JAX and TensorFlow place the variables on every replica
             model, epochs, resume_callbacks = _start_or_resume(workdir, config, data, resume)
         _train_epochs(model, data, config, epochs, workdir, replicas, verbose, resume_callbacks)
         test = _final_test(model, data, config, epochs)
-    metrics = _metrics(config, dataset, epochs, test, replicas.layout)
-    if replicas.layout.is_chief:  # one writer: the other processes hold the same weights
-        save_run(workdir, model, dataset.vocabulary, metrics)
+        metrics = _metrics(config, dataset, epochs, test, replicas.layout)
+        if replicas.layout.is_chief:  # one writer: the other processes hold the same weights
+            save_run(workdir, model, dataset.vocabulary, metrics)
     return metrics
 
 
@@ -251,7 +329,8 @@ def _start_or_resume(
     """The checkpointed model, epochs and callbacks restoring its random state with
     ``resume``, else a new model, no epochs and no callbacks."""
     # Seeded before loading too: on several JAX hosts every process must create the same
-    # initial values, even those a checkpoint then overwrites.
+    # initial values, even those a checkpoint then overwrites. Called within
+    # tensorflow_left_unimported, Keras seeds everything it would but TensorFlow.
     keras.utils.set_random_seed(config.seed)
     if resume:
         return load_checkpoint(workdir, config)
@@ -382,9 +461,20 @@ def installed_versions() -> dict[str, str]:
 
 
 def evaluate_run(
-    workdir: str | Path, *, data: str | None = None, batch_size: int = INFERENCE_BATCH_SIZE
+    workdir: str | Path,
+    *,
+    data: str | None = None,
+    batch_size: int = INFERENCE_BATCH_SIZE,
+    verbose: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a saved run on the test split of ``data`` (by default, its training data)."""
+    """Evaluate a saved run on the test split of ``data`` (by default, its training data).
+
+    Args:
+        workdir: The run folder.
+        data: The data source; by default the one the run was trained on.
+        batch_size: Reviews per forward pass.
+        verbose: Show progress while raw text is read and tokenized.
+    """
     workdir = Path(workdir)
     model = load_model(workdir / MODEL_FILE)
     recorded = _recorded_config(workdir)
@@ -394,6 +484,7 @@ def evaluate_run(
         num_words=vocabulary_size,
         maxlen=length,
         synthetic_samples=recorded.synthetic_samples,
+        verbose=verbose,
     )
     saved_vocabulary = workdir / VOCABULARY_FILE
     if (

@@ -52,7 +52,7 @@ def test_predict_json_reads_a_file(trained_workdir, tmp_path, capsys):
     )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["text"] for row in rows] == ["good0 good1", "bad1 bad2"]
-    assert all(set(row) == {"text", "label", "score", "probability"} for row in rows)
+    assert all(set(row) == {"text", "label", "score", "probability", "known_words"} for row in rows)
 
 
 def test_predict_reads_standard_input(trained_workdir):
