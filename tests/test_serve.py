@@ -596,7 +596,7 @@ def run_batcher(scenario, **options):
             batcher = MicroBatcher(model, executor, **options)
             batcher.start()
             try:
-                return await scenario(batcher, model)
+                return await asyncio.wait_for(scenario(batcher, model), 60)  # never hangs
             finally:
                 model.gate.set()
                 await batcher.stop()
@@ -611,7 +611,7 @@ def test_a_full_queue_refuses_at_once():
         running = asyncio.ensure_future(batcher.submit(["a"] * 256))
         await started(model)  # the model computes; the queue is empty again
         queued = asyncio.ensure_future(batcher.submit(["b"] * 255))
-        await asyncio.sleep(0)  # let the submission reach the queue
+        await asyncio.sleep(0)  # one turn of the loop: the submission enters the queue
         fits = asyncio.ensure_future(batcher.submit(["c"]))
         await asyncio.sleep(0)
         with pytest.raises(QueueFull):
