@@ -285,7 +285,7 @@ class ServeLimits:
     max_header_bytes: int = 64 * 1024  # browsers send < 8 KiB; cookies of other local apps add up
     header_timeout: float = 10.0
     body_timeout: float = 10.0  # 2 MiB in 10 s needs 1.7 Mbit/s; raise it for slower links
-    max_queue_texts: int = 1024  # four full model calls: well under a second on a CPU
+    max_queue_texts: int = 1024  # four full model calls: ~1.3 s of work on 2 CPU cores
     retry_after: int = 1
 
     def __post_init__(self) -> None:
