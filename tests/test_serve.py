@@ -696,3 +696,33 @@ def test_the_queue_holds_at_least_one_full_request(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--max-queue-texts", "255"])
     assert "at least 256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("hosts", "host", "status"),
+    [
+        (["*"], "evil.example", 200),
+        (["seqnet.test"], "SEQNET.test:8000", 200),
+        (["::1"], "[::1]", 200),
+        (["::1"], "[::1]:80", 200),
+        (["127.0.0.1"], "127.0.0.1:80:80", 400),
+        (["seqnet.test"], "seqnet.test.evil.example", 400),
+    ],
+)
+def test_the_host_check_reads_names_ports_and_the_wildcard(hosts, host, status):
+    from starlette.responses import PlainTextResponse
+
+    from seqnet.serve import AllowedHosts
+
+    app = AllowedHosts(PlainTextResponse("ok"), hosts=hosts)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"host", host.encode())]}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == status
