@@ -17,6 +17,7 @@ from seqnet.config import (
     DATA_SOURCES_HELP,
     DECISION_THRESHOLD,
     INFERENCE_BATCH_SIZE,
+    ServeLimits,
     check_threshold,
 )
 
@@ -350,8 +351,52 @@ def _add_serve(commands) -> None:
         help="how long a batch of requests waits for more before the model call, 0 to 5 ms "
         "(default: 2)",
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header names NAME (a host name or address, "
+        "without port; '*' for any); give it once per name. Loopback names and --host are "
+        "always allowed; other names get 400, which stops DNS-rebinding pages",
+    )
+    limits = ServeLimits()
+    serve.add_argument(
+        "--header-timeout",
+        type=positive_float,
+        default=limits.header_timeout,
+        metavar="SECONDS",
+        help="seconds a client may take to send a request's headers; slower ones get 408 "
+        f"(default: {limits.header_timeout:g})",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=positive_float,
+        default=limits.body_timeout,
+        metavar="SECONDS",
+        help="seconds a client may take to send a request's body once its headers are in; "
+        f"raise it for slow links (default: {limits.body_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-queue-texts",
+        type=_queue_texts,
+        default=limits.max_queue_texts,
+        metavar="N",
+        help="texts that may wait for the model; requests beyond it get 503 with Retry-After "
+        f"(default: {limits.max_queue_texts}, at least {limits.max_texts})",
+    )
     _add_workdir(serve, "serve reads model.keras and vocabulary.json from it")
     _add_quiet(serve)
+
+
+def _queue_texts(text: str) -> int:
+    """argparse type: a queue bound that holds at least one full-size request."""
+    value = positive_int(text)
+    if value < ServeLimits.max_texts:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {ServeLimits.max_texts}, the texts one request may hold; got {value}"
+        )
+    return value
 
 
 def _port(text: str) -> int:
@@ -508,11 +553,18 @@ def run_serve(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:  # the serve extra is missing
         print(f"seqnet serve: error: {error}", file=sys.stderr)
         return 1
+    limits = ServeLimits(
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_queue_texts=args.max_queue_texts,
+    )
     return serve(
         args.workdir,
         host=args.host,
         port=args.port,
         max_wait=args.max_wait_ms / 1000,
+        limits=limits,
+        allowed_hosts=args.allowed_host,
         quiet=args.quiet,
     )
 

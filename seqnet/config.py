@@ -255,3 +255,52 @@ class TrainConfig:
             values.setdefault("validation_samples", None)  # and scored the whole split
         values["model"] = ModelConfig(**model)
         return cls(**values)
+
+
+# Host names `seqnet serve` answers to unless told more with --allowed-host: a page on another
+# site that rebinds its own name to 127.0.0.1 (DNS rebinding) sends its own name, and is refused.
+SERVE_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What ``seqnet serve`` accepts from one client, and how long it waits for it.
+
+    Attributes:
+        max_body_bytes: Bytes of one request body; more gets 413. 256 long reviews fit.
+        max_texts: Texts in one request; more gets 413, so clients split them up.
+        max_header_bytes: Bytes of the request line and headers together; more gets 431 and
+            the connection is closed after reading at most one more network chunk.
+        header_timeout: Seconds from a connection's (or a request's) first byte until its
+            headers are complete; a slower client gets 408 and is disconnected.
+        body_timeout: Seconds from the end of the headers until the whole body arrived.
+        max_queue_texts: Texts waiting for the model, summed over the queued requests; a
+            request that would exceed it gets 503 with ``Retry-After`` at once rather than
+            a slow answer later.
+        retry_after: Seconds a refused client is told to wait (the ``Retry-After`` header).
+    """
+
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_texts: int = 256
+    max_header_bytes: int = 64 * 1024  # browsers send < 8 KiB; cookies of other local apps add up
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0  # 2 MiB in 10 s needs 1.7 Mbit/s; raise it for slower links
+    max_queue_texts: int = 1024  # four full model calls: ~1.3 s of work on 2 CPU cores
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        require_positive(
+            "ServeLimits",
+            max_body_bytes=self.max_body_bytes,
+            max_texts=self.max_texts,
+            max_header_bytes=self.max_header_bytes,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            max_queue_texts=self.max_queue_texts,
+            retry_after=self.retry_after,
+        )
+        if self.max_queue_texts < self.max_texts:  # else a full-size request could never run
+            raise ValueError(
+                f"ServeLimits.max_queue_texts ({self.max_queue_texts}) must be at least "
+                f"max_texts ({self.max_texts})."
+            )

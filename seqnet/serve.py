@@ -9,8 +9,13 @@ Endpoints:
 - ``GET /`` is a self-contained page (no CDN; it works offline) to paste reviews into.
 
 Bad input gets a 4xx answer ``{"error": "what was wrong and how to fix it"}``: 400 for a body
-that is not UTF-8 JSON, 422 for JSON of the wrong shape, 413 for a body over
-``MAX_BODY_BYTES`` or more than ``MAX_TEXTS`` texts, 404 and 405 for unknown paths and methods.
+that is not UTF-8 JSON or a ``Host`` header that is not allowed, 422 for JSON of the wrong
+shape, 413 for a body over ``MAX_BODY_BYTES`` or more than ``MAX_TEXTS`` texts, 404 and 405 for
+unknown paths and methods. The limits on what one client may send and how slowly
+([`ServeLimits`][seqnet.config.ServeLimits]) are enforced by `GuardedHttpProtocol`, a thin
+layer over uvicorn's httptools protocol, before a request reaches the application: 431 for
+headers over ``max_header_bytes``, 408 for headers or a body that arrive too slowly. A full
+queue answers 503 with ``Retry-After``.
 
 Concurrent requests are micro-batched: they queue, and one model call serves as many as
 ``MAX_BATCH_TEXTS`` texts together. That call runs on one worker thread, the same thread
@@ -37,26 +42,31 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 
+from seqnet.config import SERVE_LOOPBACK_HOSTS, ServeLimits
 from seqnet.predict import label_and_score
 
 try:
     import uvicorn
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ModuleNotFoundError as missing:  # the optional extra is not installed
     raise ModuleNotFoundError(
         f"seqnet serve needs the {missing.name} package: pip install 'seqnet[serve]'",
         name=missing.name,
     ) from None
 
-MAX_BODY_BYTES = 2 * 1024 * 1024  # 256 long reviews fit; a body over it gets 413
-MAX_TEXTS = 256  # texts per request; more gets 413, so clients split them into several requests
+DEFAULT_LIMITS = ServeLimits()
+MAX_BODY_BYTES = DEFAULT_LIMITS.max_body_bytes  # a body over it gets 413
+MAX_TEXTS = DEFAULT_LIMITS.max_texts  # texts per request; more gets 413
 MAX_BATCH_TEXTS = 256  # texts per model call, summed over the requests batched together
 # Rows per forward pass inside a model call: measured on a CPU, 32 to 64 reviews cost the
 # least per review (a (128, 398, 250) activation no longer fits in cache), and small chunks
@@ -72,6 +82,10 @@ class RequestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class QueueFull(Exception):
+    """The batcher holds as many texts as it may queue: answered with 503 and ``Retry-After``."""
 
 
 @dataclass
@@ -92,6 +106,7 @@ class MicroBatcher:
         max_batch: The most texts one call gets (a request is never split between calls).
         max_wait: Seconds a batch waits for more requests after its first one arrived; only
             while requests come in together, so that a lone client never waits.
+        max_queue: The most texts waiting for a model call; ``submit`` refuses more.
     """
 
     def __init__(
@@ -101,13 +116,16 @@ class MicroBatcher:
         *,
         max_batch: int = MAX_BATCH_TEXTS,
         max_wait: float = MAX_WAIT_SECONDS,
+        max_queue: int = DEFAULT_LIMITS.max_queue_texts,
     ) -> None:
         self.predict = predict
         self.executor = executor
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self.counts = {"requests": 0, "texts": 0, "batches": 0}
+        self.max_queue = max_queue
+        self.counts = {"requests": 0, "texts": 0, "batches": 0, "refused": 0, "dropped": 0}
         self._pending: deque[_Job] = deque()
+        self._queued = 0  # texts in _pending
         self._arrived = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._busy = False  # whether the last batch served several requests
@@ -123,11 +141,38 @@ class MicroBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def submit(self, texts: list[str]) -> list[float]:
-        """Queue ``texts`` and wait for their probabilities, in order."""
+        """Queue ``texts`` and wait for their probabilities, in order.
+
+        Cancelling the wait (the client hung up) takes the texts out of the queue if their
+        model call has not started, so nobody computes answers that nobody will read.
+
+        Raises:
+            QueueFull: If queueing ``texts`` would exceed ``max_queue``.
+        """
+        if self._queued + len(texts) > self.max_queue:
+            self.counts["refused"] += 1
+            raise QueueFull(f"{self._queued} texts are already waiting for the model")
         job = _Job(texts, asyncio.get_running_loop().create_future())
         self._pending.append(job)
+        self._queued += len(texts)
         self._arrived.set()
-        return await job.future
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            self._withdraw(job)
+            raise
+
+    def _withdraw(self, job: _Job) -> None:
+        """Take a cancelled job out of the queue, unless its model call already took it."""
+        with contextlib.suppress(ValueError):  # ValueError: already in a batch
+            self._pending.remove(job)
+            self._queued -= len(job.texts)
+            self.counts["dropped"] += len(job.texts)
+
+    def _take(self) -> _Job:
+        job = self._pending.popleft()
+        self._queued -= len(job.texts)
+        return job
 
     async def _serve_forever(self) -> None:
         while True:
@@ -150,7 +195,7 @@ class MicroBatcher:
             if self._pending:
                 if batch and size + len(self._pending[0].texts) > self.max_batch:
                     return batch  # the next request waits for the next call
-                batch.append(self._pending.popleft())
+                batch.append(self._take())
                 size += len(batch[-1].texts)
                 if size >= self.max_batch:
                     return batch
@@ -169,26 +214,50 @@ class MicroBatcher:
         return True
 
     async def _run(self, batch: list[_Job]) -> None:
-        """One model call for the whole batch, then each request gets its slice."""
-        texts = [text for job in batch for text in job.texts]
-        loop = asyncio.get_running_loop()
-        try:
-            probabilities = await loop.run_in_executor(self.executor, self.predict, texts)
-        except Exception as error:  # reported to the waiting requests as a 500
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(error)
+        """One model call for the whole batch, then each request gets its slice.
+
+        If the call fails and the batch holds several requests, each is tried on its own, so
+        that one request that breaks the model fails alone, not with those batched beside it.
+        """
+        batch = [job for job in batch if not job.future.done()]  # cancelled while collected
+        if not batch:
             return
-        self.counts["batches"] += 1
-        self.counts["texts"] += len(texts)
+        try:
+            values = await self._call([text for job in batch for text in job.texts])
+        except Exception as error:
+            if len(batch) == 1:  # reported to the waiting request as a 500
+                _deliver(batch[0], error=error)
+                return
+            for job in batch:
+                await self._run([job])
+            return
         self.counts["requests"] += len(batch)
         self._busy = len(batch) > 1
-        values = [float(p) for p in probabilities]
         start = 0
         for job in batch:
-            if not job.future.done():  # a client that hung up cancelled its future
-                job.future.set_result(values[start : start + len(job.texts)])
+            _deliver(job, values[start : start + len(job.texts)])
             start += len(job.texts)
+
+    async def _call(self, texts: list[str]) -> list[float]:
+        """One model call on the model thread; counted once it succeeded."""
+        loop = asyncio.get_running_loop()
+        probabilities = await loop.run_in_executor(self.executor, self.predict, texts)
+        values = [float(p) for p in probabilities]
+        if len(values) != len(texts):
+            raise RuntimeError(f"the model gave {len(values)} answers for {len(texts)} texts")
+        self.counts["batches"] += 1
+        self.counts["texts"] += len(texts)
+        return values
+
+
+def _deliver(job: _Job, values: list[float] | None = None, error: Exception | None = None) -> None:
+    """Hand a job its answer, unless its client hung up and cancelled the future."""
+    if job.future.done():
+        return
+    if error is not None:
+        job.future.set_exception(error)
+    else:
+        job.future.set_result(values)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -272,15 +341,49 @@ def error_response(status: int, message: str, headers: dict | None = None) -> JS
 
 async def predict_endpoint(request: Request) -> Response:
     """``POST /predict``: a label and a score per text, in the order given."""
+    limits = request.app.state.limits
     try:
-        texts = parse_texts(await read_body(request))
+        texts = parse_texts(await read_body(request, limits.max_body_bytes), limits.max_texts)
+        probabilities = await _unless_disconnected(request, request.app.state.batcher.submit(texts))
     except RequestError as error:
         return error_response(error.status, error.message)
+    except QueueFull as full:
+        message = f"The server is busy ({full}); retry in {limits.retry_after} s."
+        return error_response(503, message, headers={"Retry-After": str(limits.retry_after)})
     except ClientDisconnect:  # nobody is left to read an answer
         return Response(status_code=400)
-    probabilities = await request.app.state.batcher.submit(texts)
     results = [label_and_score(p) for p in probabilities]
     return JSONResponse([{"label": label, "score": score} for label, score in results])
+
+
+async def _unless_disconnected(request: Request, work):
+    """Await ``work``, or cancel it as soon as the client hangs up.
+
+    Raises:
+        ClientDisconnect: If the client disconnected first.
+    """
+    work = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not work.done():  # the client hung up, or this request itself is cancelled
+            work.cancel()
+        await asyncio.gather(work, watch, return_exceptions=True)
+    if work.cancelled():
+        raise ClientDisconnect()
+    return work.result()  # an answer that is ready wins, even if the client just left
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client has hung up: the server's receive() then says so.
+
+    The body has been read, so receive() has nothing else to deliver; it waits until the
+    connection is lost and then answers ``http.disconnect``.
+    """
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def health_endpoint(request: Request) -> Response:
@@ -323,12 +426,164 @@ async def _internal_error(request: Request, error: Exception) -> Response:
 ENDPOINTS = 'Endpoints: GET / (web page), GET /health, POST /predict with {"texts": [...]}.'
 
 
-def build_app(batcher: MicroBatcher, info: dict) -> Starlette:
-    """The ASGI application: routes, JSON errors, and the batcher's start and stop.
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with limits on header size and on read times.
+
+    uvicorn offers a header limit for h11 only (``h11_max_incomplete_event_size``); httptools
+    buffers a header of any size, and no read timeout bounds a request that trickles in:
+    ``timeout_keep_alive`` only closes idle connections between requests. So each request
+    gets ``header_timeout`` seconds until its headers are complete, then ``body_timeout`` for
+    its body, and may send at most ``max_header_bytes`` before its headers end. A client
+    that breaks a limit gets a JSON error and the connection is closed, which also ends the
+    wait of its application task; so a graceful shutdown never waits for one for long.
+    Subclassed per server by [`guarded_protocol`][seqnet.serve.guarded_protocol].
+    """
+
+    limits: ServeLimits = DEFAULT_LIMITS
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._timer = None
+        self._header_bytes, self._tail = 0, b""
+        self._reading_headers = True
+        # uvicorn times nothing out before the first request: a silent client held it forever.
+        self._start_timer(self.limits.header_timeout, self._headers_too_slow)
+
+    def connection_lost(self, exc) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_headers:
+            self._count_header_bytes(data)
+            if self._header_bytes > self.limits.max_header_bytes:  # refused before parsing
+                self._refuse(431, f"The headers exceed {self.limits.max_header_bytes} bytes.")
+                return
+        super().data_received(data)
+
+    def _count_header_bytes(self, data: bytes) -> None:
+        """Add the header bytes in ``data``: up to the blank line that ends them, if there.
+
+        The blank line may straddle two chunks, so the last 3 bytes of the previous one are
+        searched with it; the bytes after it are body, which the body limit counts.
+        """
+        end = (self._tail + data).find(b"\r\n\r\n")
+        if end == -1:
+            self._header_bytes += len(data)
+            self._tail = data[-3:]
+        else:
+            self._header_bytes += end + 4 - len(self._tail)
+            self._tail = b""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._timer is None:  # the next request on a kept-alive connection
+            self._start_timer(self.limits.header_timeout, self._headers_too_slow)
+
+    def on_headers_complete(self) -> None:
+        self._reading_headers = False
+        self._stop_timer()
+        self._start_timer(self.limits.body_timeout, self._body_too_slow)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stop_timer()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self._reading_headers, self._header_bytes, self._tail = True, 0, b""
+        super().on_response_complete()
+
+    def _start_timer(self, seconds: float, callback) -> None:
+        self._timer = self.loop.call_later(seconds, callback)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._timer = None
+        self._refuse(408, f"The headers took over {self.limits.header_timeout:g} s to arrive.")
+
+    def _body_too_slow(self) -> None:
+        self._timer = None
+        message = f"The body took over {self.limits.body_timeout:g} s to arrive."
+        self._refuse(408, message + " Send it at once, or raise the server's --body-timeout.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` unless a response has begun, and close the connection.
+
+        Closing tells the application's task, if one waits for the body, that the client
+        left; its own answer then goes nowhere.
+        """
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            body = json.dumps({"error": message}).encode()
+            head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+            head += "content-type: application/json\r\nconnection: close\r\n"
+            self.transport.write(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+        self.transport.close()
+
+
+def guarded_protocol(limits: ServeLimits) -> type[GuardedHttpProtocol]:
+    """A [`GuardedHttpProtocol`][seqnet.serve.GuardedHttpProtocol] that enforces ``limits``,
+    for uvicorn's ``http=`` (uvicorn creates one instance per connection)."""
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"limits": limits})
+
+
+class AllowedHosts:
+    """ASGI middleware: 400 for a request whose ``Host`` header names another server.
+
+    A web page on another site can make a browser send requests here by pointing its own
+    name at 127.0.0.1 (DNS rebinding); the browser then sends that name as ``Host``. Checking
+    it also keeps redirects, which uvicorn builds from ``Host``, on this server.
+
+    Args:
+        app: The application to protect.
+        hosts: The names and addresses accepted, without ports; ``"*"`` accepts any.
+    """
+
+    def __init__(self, app, hosts: Sequence[str]) -> None:
+        self.app = app
+        self.hosts = {host.lower().strip("[]") for host in hosts}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or "*" in self.hosts:
+            return await self.app(scope, receive, send)
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        name = _host_name(host)
+        if name in self.hosts:
+            return await self.app(scope, receive, send)
+        message = (
+            f"Host {host!r} is not served here; start seqnet serve with --allowed-host "
+            f"{name or 'NAME'} to accept it."
+        )
+        await error_response(400, message)(scope, receive, send)
+
+
+def _host_name(host: str) -> str:
+    """The name or address of a ``Host`` header, without its port: ``[::1]:80`` -> ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 address, whose colons are not a port's
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def build_app(
+    batcher: MicroBatcher,
+    info: dict,
+    limits: ServeLimits = DEFAULT_LIMITS,
+    allowed_hosts: Sequence[str] = SERVE_LOOPBACK_HOSTS,
+) -> Starlette:
+    """The ASGI application: routes, JSON errors, the Host check, the batcher's start and stop.
 
     Args:
         batcher: Serves the model calls; started and stopped with the application.
         info: Shown by ``GET /health`` (backend, model, limits).
+        limits: The body and text limits ``POST /predict`` applies.
+        allowed_hosts: The ``Host`` names accepted; others get 400.
     """
 
     @contextlib.asynccontextmanager
@@ -344,34 +599,44 @@ def build_app(batcher: MicroBatcher, info: dict) -> Starlette:
             Route("/health", health_endpoint, methods=["GET"]),
             Route("/predict", predict_endpoint, methods=["POST"]),
         ],
+        middleware=[Middleware(AllowedHosts, hosts=allowed_hosts)],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
     )
     app.state.batcher = batcher
     app.state.info = info
+    app.state.limits = limits
     static = resources.files("seqnet").joinpath("static")
     app.state.page = static.joinpath("index.html").read_text("utf-8")
     app.state.assets = {name: static.joinpath(name).read_bytes() for name in PAGE_ASSETS}
     return app
 
 
-def load_classifier(workdir: Path, forward_rows: int = FORWARD_ROWS):
-    """Load the run folder and compile every batch shape the server will use.
+def load_classifier(workdir: Path):
+    """Load the run folder's model and vocabulary, on the thread that will run the model.
 
     Args:
         workdir: The run folder written by ``seqnet train``.
-        forward_rows: Rows per forward pass; the classifier pads to powers of two up to it.
 
     Returns:
-        A [`Classifier`][seqnet.predict.Classifier], warmed up so that no request pays for
-        JAX's or TensorFlow's tracing.
+        A [`Classifier`][seqnet.predict.Classifier]; ``warm_up`` compiles its shapes.
     """
     from seqnet.predict import Classifier  # imports keras: only in the model thread
 
     classifier = Classifier.load(workdir)
     _tune_torch()
-    classifier.compile_shapes(forward_rows)
     return classifier
+
+
+def warm_up(classifier, forward_rows: int = FORWARD_ROWS) -> None:
+    """Compile every batch shape the server will use, so that no request pays for JAX's or
+    TensorFlow's tracing.
+
+    Args:
+        classifier: The loaded classifier.
+        forward_rows: Rows per forward pass; the classifier pads to powers of two up to it.
+    """
+    classifier.compile_shapes(forward_rows)
 
 
 def _tune_torch() -> None:
@@ -391,17 +656,18 @@ def _tune_torch() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
 
 
-def _describe(workdir: Path, classifier) -> dict:
+def _describe(workdir: Path, classifier, limits: ServeLimits) -> dict:
     """What ``GET /health`` says about the backend, the model and the limits."""
     import keras
 
     return {
         "backend": keras.backend.backend(),
-        "model": str(workdir.resolve()),
+        "model": workdir.resolve().name,  # a name, not a path: the page is public
         "vocabulary_size": classifier.vocabulary_size,
         "sequence_length": classifier.sequence_length,
-        "max_texts": MAX_TEXTS,
-        "max_body_bytes": MAX_BODY_BYTES,
+        "max_texts": limits.max_texts,
+        "max_body_bytes": limits.max_body_bytes,
+        "max_queue_texts": limits.max_queue_texts,
     }
 
 
@@ -411,6 +677,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_wait: float = MAX_WAIT_SECONDS,
+    limits: ServeLimits = DEFAULT_LIMITS,
+    allowed_hosts: Sequence[str] = (),
+    quiet: bool = False,
 ) -> int:
     """Load the run folder, then serve it until SIGINT or SIGTERM.
 
@@ -419,30 +688,52 @@ def serve(
         host: The address to listen on; the default accepts local connections only.
         port: The TCP port.
         max_wait: Seconds a batch waits for more requests once it has one.
+        limits: What one client may send, how slowly, and how many texts may queue.
+        allowed_hosts: ``Host`` names accepted besides the loopback ones and ``host``.
+        quiet: Print only errors, not the progress lines and uvicorn's start-up log.
 
     Returns:
         The exit status: 0 after a graceful stop, 1 if the run folder cannot be loaded (a
         one-line message on stderr, before the port is bound).
     """
     workdir = Path(workdir)
+    say = (lambda line: None) if quiet else functools.partial(print, flush=True)
     # One thread loads the model and makes every model call, as the backends expect.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqnet-model")
     try:
         classifier = executor.submit(load_classifier, workdir).result()
-        info = executor.submit(_describe, workdir, classifier).result()
+        say(f"Compiling the model for each input shape, up to {FORWARD_ROWS} reviews a pass…")
+        executor.submit(warm_up, classifier).result()
+        info = executor.submit(_describe, workdir, classifier, limits).result()
     except Exception as error:  # any broken run folder: one clear line, no traceback
         executor.shutdown()
         print(f"seqnet serve: error: cannot load {workdir}: {_first_line(error)}", file=sys.stderr)
         return 1
     predict = functools.partial(classifier.predict_probabilities, batch_size=FORWARD_ROWS)
-    app = build_app(MicroBatcher(predict, executor, max_wait=max_wait), info)
+    batcher = MicroBatcher(predict, executor, max_wait=max_wait, max_queue=limits.max_queue_texts)
+    app = build_app(batcher, info, limits, _allowed_hosts(host, allowed_hosts))
     # uvicorn re-raises SIGTERM once it has shut down gracefully, which would kill the process
     # with status -15; a no-op handler turns that planned stop into exit status 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    print(f"seqnet serve: {workdir} with {info['backend']} on http://{host}:{port}/", flush=True)
-    uvicorn.run(app, host=host, port=port, access_log=False, timeout_graceful_shutdown=30)
+    say(f"Serving {workdir} with {info['backend']} on http://{host}:{port}/")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(limits),
+        access_log=False,
+        log_level="warning" if quiet else "info",
+        timeout_graceful_shutdown=30,  # a last bound: the read timeouts end slow clients sooner
+    )
     executor.shutdown()
     return 0
+
+
+def _allowed_hosts(host: str, extra: Sequence[str]) -> list[str]:
+    """The ``Host`` names to accept: loopback, the listening address unless it is a
+    wildcard (its clients may use any of the machine's names), and ``extra``."""
+    listening = [] if host in ("", "0.0.0.0", "::") else [host]
+    return [*SERVE_LOOPBACK_HOSTS, *listening, *extra]
 
 
 def _first_line(error: Exception) -> str:

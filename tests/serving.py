@@ -6,11 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+# uvicorn logs this once its port is open, so a request sent after it is answered.
+READY_LINE = "Uvicorn running on"
 
 
 def free_port() -> int:
@@ -22,47 +23,75 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A running ``seqnet serve`` process and where it listens."""
+    """A running ``seqnet serve`` process, where it listens, and what it printed so far."""
 
     process: subprocess.Popen
     url: str
     log: Path
+    _lines: list[str] = field(default_factory=list)
+    _ended: bool = False  # the child closed its output: nothing more will come
+    _printed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        with self._printed:
+            return "".join(self._lines)
+
+    def wait_for_output(self, text: str, timeout: float = 60) -> bool:
+        """Whether the server printed ``text`` within ``timeout`` seconds (or before exiting)."""
+        with self._printed:
+            self._printed.wait_for(lambda: self._ended or text in "".join(self._lines), timeout)
+            return text in "".join(self._lines)
 
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.terminate()
         return self.process.wait(timeout=60)
 
+    def _copy_output(self) -> None:
+        """Copy the child's output to ``log`` line by line, announcing each line."""
+        with self.log.open("w") as sink:
+            for line in self.process.stdout:  # a drained pipe never blocks the child
+                sink.write(line)
+                sink.flush()
+                with self._printed:
+                    self._lines.append(line)
+                    self._printed.notify_all()
+        with self._printed:
+            self._ended = True
+            self._printed.notify_all()
 
-def serve_command(workdir: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "seqnet", "serve", "--workdir", str(workdir), "--port", str(port)]
+
+def serve_command(workdir: Path, port: int, *options: str) -> list[str]:
+    command = [sys.executable, "-m", "seqnet", "serve", "--workdir", str(workdir)]
+    return [*command, "--port", str(port), *options]
 
 
-def start_server(workdir: Path, log: Path, timeout: float = 180) -> Server:
-    """Start the server and wait until ``GET /health`` answers.
+def start_server(workdir: Path, log: Path, *options: str, timeout: float = 180) -> Server:
+    """Start the server and wait until it says that its port is open.
 
     Args:
         workdir: The run folder to serve.
-        log: File for the server's stdout and stderr (a pipe could fill up and block it).
+        log: File the server's stdout and stderr are copied to.
+        *options: More ``seqnet serve`` options, e.g. ``"--body-timeout", "1"``.
         timeout: Seconds to wait for the model to load and the port to open.
     """
     port = free_port()
-    with log.open("wb") as sink:  # the child keeps its own handle
-        process = subprocess.Popen(
-            serve_command(workdir, port), stdout=sink, stderr=subprocess.STDOUT, env=os.environ
-        )
+    process = subprocess.Popen(
+        serve_command(workdir, port, *options),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env=os.environ,
+    )
     server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"seqnet serve exited with {process.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(server.url + "/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"seqnet serve did not answer within {timeout} s:\n{server.output()}")
+    threading.Thread(target=server._copy_output, daemon=True).start()
+    if server.wait_for_output(READY_LINE, timeout):
+        return server
+    if process.poll() is None:
+        server.stop()
+    raise RuntimeError(f"seqnet serve did not start within {timeout} s:\n{server.output()}")

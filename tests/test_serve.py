@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -38,6 +39,44 @@ def classifier(served_run) -> Classifier:
 
 def post(server, body: bytes, **headers) -> httpx.Response:
     return httpx.post(server.url + "/predict", content=body, headers=headers, timeout=30)
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def request_head(length: int, path: str = "/predict", host: str = "127.0.0.1", **headers) -> bytes:
+    """The request line and headers of a POST with a body of ``length`` bytes."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json"]
+    lines += [f"Content-Length: {length}"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_answer(connection: socket.socket) -> Answer:
+    """One HTTP response read off a raw socket (its body by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed without a complete answer: {data!r}")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    while len(body) < int(headers.get("content-length", 0)) and (chunk := connection.recv(65536)):
+        body += chunk
+    return Answer(int(status_line.split()[1]), headers, body)
+
+
+def exchange(port: int, data: bytes, timeout: float = 30) -> Answer:
+    """Send ``data`` on a new connection and read the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        connection.sendall(data)
+        return read_answer(connection)
 
 
 def expected(classifier: Classifier, texts: list[str]) -> list[tuple[str, float]]:
@@ -79,7 +118,8 @@ def test_health_names_backend_and_model(live_server, served_run):
     health = httpx.get(live_server.url + "/health").json()
     assert health["status"] == "ok"
     assert health["backend"] == keras.backend.backend()
-    assert health["model"] == str(served_run.resolve())
+    assert health["model"] == served_run.resolve().name
+    assert "/" not in json.dumps(health)  # no path of the server's disk
     assert {"batches", "texts", "requests"} <= health.keys()
 
 
@@ -161,7 +201,7 @@ def test_a_declared_length_past_the_limit_gets_413_before_the_body(live_server):
     port = int(live_server.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(
-            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode()
         )
         answer = b""  # answered without sending the 2 MiB; the JSON may come in a second read
@@ -246,28 +286,17 @@ def test_still_healthy_after_the_odd_bodies(live_server):
 
 def test_sigterm_lets_the_request_in_flight_finish(served_run, classifier, tmp_path):
     server = start_server(served_run, tmp_path / "server.log")
-    signalled, resume = threading.Event(), threading.Event()
-
-    def slow_body():  # the request is in flight while SIGTERM arrives
-        yield b'{"texts": ["a great film", '
-        signalled.set()
-        resume.wait(timeout=30)
-        yield b'"boring and bad"]}'
-
-    def send(results):
-        results.append(httpx.post(server.url + "/predict", content=slow_body(), timeout=60))
-
-    results = []
-    sender = threading.Thread(target=send, args=(results,))
-    sender.start()
-    assert signalled.wait(timeout=30)
-    time.sleep(0.3)  # let the server read the first chunk
-    server.process.send_signal(signal.SIGTERM)
-    time.sleep(0.5)  # uvicorn is now shutting down, waiting for this request
-    resume.set()
-    sender.join(timeout=60)
-    assert results and results[0].status_code == 200, server.output()
-    scores = [item["score"] for item in results[0].json()]
+    body = json.dumps({"texts": ["a great film", "boring and bad"]}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as connection:
+        # "100 Continue" comes once the application reads the body: the request is in flight.
+        connection.sendall(request_head(len(body), expect="100-continue"))
+        assert connection.recv(1024).startswith(b"HTTP/1.1 100"), server.output()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.wait_for_output("Waiting for connections to close"), server.output()
+        connection.sendall(body)
+        answer = read_answer(connection)
+    assert answer.status == 200, server.output()
+    scores = [item["score"] for item in json.loads(answer.body)]
     texts = ["a great film", "boring and bad"]
     np.testing.assert_allclose(scores, [s for _, s in expected(classifier, texts)], atol=1e-6)
     assert server.process.wait(timeout=60) == 0, server.output()
@@ -313,3 +342,387 @@ def test_the_batch_wait_is_bounded(capsys):
         main(["serve", "--max-wait-ms", "6"])
     assert exit_info.value.code == 2
     assert "must be from 0 to 5 ms" in capsys.readouterr().err
+
+
+# The documented limits, written out: a test built from the module's own constants would pass
+# whatever they are, and also if `>` became `>=`.
+DOCUMENTED_BODY_BYTES = 2_097_152  # 2 MiB
+DOCUMENTED_TEXTS = 256
+DOCUMENTED_HEADER_BYTES = 65_536  # 64 KiB: request line and headers, final blank line included
+
+
+def body_of_size(size: int) -> bytes:
+    """A valid ``{"texts": [...]}`` body of exactly ``size`` bytes."""
+    prefix, suffix = b'{"texts": ["', b'"]}'
+    return prefix + b"a" * (size - len(prefix) - len(suffix)) + suffix
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+@pytest.mark.parametrize(("size", "status"), [(DOCUMENTED_BODY_BYTES, 200), (2_097_153, 413)])
+def test_the_body_limit_is_exactly_2_mib(live_server, framing, size, status):
+    body = body_of_size(size)
+    assert len(body) == size
+    if framing == "chunked":  # no Content-Length: the server must count what arrives
+        content = (body[start : start + 65536] for start in range(0, size, 65536))
+    else:
+        content = body
+    response = httpx.post(live_server.url + "/predict", content=content, timeout=60)
+    assert response.status_code == status, response.text
+    if status == 413:
+        assert f"exceeds {DOCUMENTED_BODY_BYTES} bytes" in response.json()["error"]
+
+
+@pytest.mark.parametrize(("count", "status"), [(DOCUMENTED_TEXTS, 200), (257, 413)])
+def test_a_request_holds_at_most_256_texts(live_server, count, status):
+    response = post(live_server, json.dumps({"texts": ["great"] * count}).encode())
+    assert response.status_code == status
+    if status == 200:
+        assert len(response.json()) == DOCUMENTED_TEXTS
+
+
+def head_of_size(size: int) -> bytes:
+    """A ``GET /health`` request whose request line and headers are exactly ``size`` bytes."""
+    start, end = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ", b"\r\n\r\n"
+    return start + b"a" * (size - len(start) - len(end)) + end
+
+
+@pytest.mark.parametrize(("size", "status"), [(DOCUMENTED_HEADER_BYTES, 200), (65_537, 431)])
+def test_the_header_limit_is_exactly_64_kib(live_server, size, status):
+    answer = exchange(live_server.port, head_of_size(size))
+    assert answer.status == status
+    if status == 431:
+        assert f"exceed {DOCUMENTED_HEADER_BYTES} bytes" in json.loads(answer.body)["error"]
+
+
+def resident_bytes(pid: int) -> int:
+    """The resident memory of a process, from Linux's /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_100_mb_of_hostile_headers_do_not_grow_the_server(live_server):
+    """Ten clients each send a 10 MB header and keep their connection open."""
+    before = resident_bytes(live_server.process.pid)
+    connections, sent = [], []
+
+    def flood():
+        connection = socket.create_connection(("127.0.0.1", live_server.port), timeout=30)
+        connections.append(connection)
+        try:
+            connection.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+            for _ in range(10):
+                connection.sendall(b"a" * 1_048_576)
+        except OSError:  # the server hung up on it: what is wanted
+            sent.append(False)
+        else:
+            sent.append(True)
+
+    threads = [threading.Thread(target=flood) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    try:
+        grown = resident_bytes(live_server.process.pid) - before  # while the clients hold on
+        assert grown < 50 * 1024 * 1024, f"the server grew by {grown / 2**20:.0f} MiB"
+        assert sent.count(False) == 10, "the server read a whole 10 MB header"
+    finally:
+        for connection in connections:
+            connection.close()
+    assert httpx.get(live_server.url + "/health").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def strict_server(served_run, tmp_path_factory):
+    """A server with one-second read timeouts, so that the timeout tests stay short."""
+    log = tmp_path_factory.mktemp("strict") / "server.log"
+    server = start_server(served_run, log, "--header-timeout", "1", "--body-timeout", "1")
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    "sent", [b"", b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"], ids=["nothing", "half"]
+)
+def test_headers_that_take_too_long_get_408(strict_server, sent):
+    answer = exchange(strict_server.port, sent)  # raises after 30 s if the server still waits
+    assert answer.status == 408
+    assert "headers took over 1 s" in json.loads(answer.body)["error"]
+
+
+def test_a_body_that_takes_too_long_gets_408(strict_server):
+    answer = exchange(strict_server.port, request_head(100) + b'{"texts": ["slow')
+    assert answer.status == 408
+    assert "--body-timeout" in json.loads(answer.body)["error"]
+
+
+def test_slow_clients_cannot_hold_the_shutdown(served_run, tmp_path):
+    server = start_server(served_run, tmp_path / "server.log", "--body-timeout", "2")
+    connections = []
+    for _ in range(5):  # each sends its headers and the start of its body, then nothing
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        connection.sendall(request_head(1000, expect="100-continue"))
+        assert connection.recv(1024).startswith(b"HTTP/1.1 100")  # the body is being read
+        connection.sendall(b'{"texts": ["trickle')
+        connections.append(connection)
+    server.process.send_signal(signal.SIGTERM)
+    try:  # uvicorn waits up to 30 s for requests in flight; these are ended after 2 s
+        assert server.process.wait(timeout=20) == 0, server.output()
+        assert all(read_answer(connection).status == 408 for connection in connections)
+    finally:
+        for connection in connections:
+            connection.close()
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.", ""]
+)
+def test_a_host_header_naming_another_server_gets_400(live_server, host):
+    response = httpx.get(live_server.url + "/health", headers={"Host": host})
+    assert response.status_code == 400
+    assert "--allowed-host" in response.json()["error"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:80", "127.0.0.1:8000", "[::1]:8000"])
+def test_loopback_host_names_are_served(live_server, host):
+    assert httpx.get(live_server.url + "/health", headers={"Host": host}).status_code == 200
+
+
+def test_no_redirect_leads_to_another_host(live_server):
+    response = httpx.get(live_server.url + "/page.js/", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_allowed_host_adds_names(served_run, tmp_path):
+    options = ("--allowed-host", "seqnet.test", "--allowed-host", "10.1.2.3")
+    server = start_server(served_run, tmp_path / "server.log", *options)
+    try:
+        for host, status in [("seqnet.test", 200), ("10.1.2.3:80", 200), ("evil.example", 400)]:
+            response = httpx.get(server.url + "/health", headers={"Host": host})
+            assert response.status_code == status, host
+    finally:
+        server.stop()
+
+
+def test_a_full_queue_answers_503_with_retry_after(served_run, tmp_path):
+    server = start_server(served_run, tmp_path / "server.log", "--max-queue-texts", "256")
+    texts = [" ".join(["great boring film"] * 300)] * 256  # long: each call takes a while
+    body = json.dumps({"texts": texts}).encode()
+
+    async def send_all():
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+            return await asyncio.gather(*(client.post("/predict", content=body) for _ in range(16)))
+
+    try:
+        responses = asyncio.run(send_all())
+        health = httpx.get(server.url + "/health").json()
+    finally:
+        server.stop()
+    refused = [response for response in responses if response.status_code == 503]
+    assert {response.status_code for response in responses} <= {200, 503}
+    assert refused, "16 requests of 256 texts fitted a queue of 256 texts"
+    assert all(response.headers["retry-after"] == "1" for response in refused)
+    assert all("busy" in response.json()["error"] for response in refused)
+    assert health["refused"] == len(refused)
+    assert all(len(r.json()) == 256 for r in responses if r.status_code == 200)
+
+
+def test_the_work_of_clients_that_hung_up_is_dropped(served_run, tmp_path):
+    server = start_server(served_run, tmp_path / "server.log", "--max-queue-texts", "8192")
+    body = json.dumps({"texts": [" ".join(["great boring film"] * 300)] * 256}).encode()
+    try:
+        before = httpx.get(server.url + "/health").json()
+        connections = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        for connection in connections:
+            connection.sendall(request_head(len(body)) + body)
+            connection.shutdown(socket.SHUT_WR)  # hang up: the server sees the end at once
+        for connection in connections:  # the server closes each once it saw the hang-up
+            connection.settimeout(60)
+            while connection.recv(65536):
+                pass
+            connection.close()
+        assert post(server, b'{"texts": ["great"]}').status_code == 200
+        after = httpx.get(server.url + "/health").json()
+    finally:
+        server.stop()
+    computed = after["texts"] - before["texts"] - 1
+    assert computed < 20 * 256 / 2, f"{computed} texts computed for clients that had left"
+    assert after["dropped"] > 0
+
+
+def test_the_server_says_it_compiles_before_it_opens_the_port(live_server):
+    output = live_server.output()
+    assert "Compiling the model" in output
+    assert output.index("Compiling the model") < output.index("Uvicorn running on")
+
+
+class GatedModel:
+    """A stand-in model whose calls wait until the test opens the gate, and that fails on
+    texts saying "poison"; it records the texts of each call."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.calls: list[list[str]] = []
+
+    def __call__(self, texts: list[str]) -> list[float]:
+        self.calls.append(list(texts))
+        self.started.set()
+        assert self.gate.wait(timeout=60)
+        if any("poison" in text for text in texts):
+            raise ValueError("this text breaks the model")
+        return [0.75] * len(texts)
+
+
+async def started(model: GatedModel) -> None:
+    """Wait, off the event loop, until the model call has begun."""
+    assert await asyncio.to_thread(model.started.wait, 60)
+
+
+def run_batcher(scenario, **options):
+    """Run ``scenario(batcher, model)`` in an event loop with a started batcher."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from seqnet.serve import MicroBatcher
+
+    async def main():
+        model = GatedModel()
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            batcher = MicroBatcher(model, executor, **options)
+            batcher.start()
+            try:
+                return await asyncio.wait_for(scenario(batcher, model), 60)  # never hangs
+            finally:
+                model.gate.set()
+                await batcher.stop()
+
+    return asyncio.run(main())
+
+
+def test_a_full_queue_refuses_at_once():
+    from seqnet.serve import QueueFull
+
+    async def scenario(batcher, model):
+        running = asyncio.ensure_future(batcher.submit(["a"] * 256))
+        await started(model)  # the model computes; the queue is empty again
+        queued = asyncio.ensure_future(batcher.submit(["b"] * 255))
+        await asyncio.sleep(0)  # one turn of the loop: the submission enters the queue
+        fits = asyncio.ensure_future(batcher.submit(["c"]))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull):
+            await batcher.submit(["d"])  # 255 + 1 texts wait: one more is refused
+        model.gate.set()
+        return [len(await job) for job in (running, queued, fits)], batcher.counts["refused"]
+
+    assert run_batcher(scenario, max_queue=256) == ([256, 255, 1], 1)
+
+
+def test_cancelled_requests_are_not_computed():
+    async def scenario(batcher, model):
+        running = asyncio.ensure_future(batcher.submit(["first"]))
+        await started(model)
+        gone = [asyncio.ensure_future(batcher.submit([f"gone {i}"])) for i in range(3)]
+        kept = asyncio.ensure_future(batcher.submit(["kept"]))
+        await asyncio.sleep(0)
+        for job in gone:  # their clients hung up while the model was busy
+            job.cancel()
+        model.gate.set()
+        await running, await kept
+        return model.calls, batcher.counts["dropped"]
+
+    calls, dropped = run_batcher(scenario)
+    assert calls == [["first"], ["kept"]]
+    assert dropped == 3
+
+
+def test_one_failing_request_does_not_fail_those_batched_with_it():
+    async def scenario(batcher, model):
+        blocker = asyncio.ensure_future(batcher.submit(["first"]))
+        await started(model)  # the next six wait together, so they share one model call
+        texts = [["good 1"], ["good 2", "good 3"], ["poison"], ["good 4"], ["good 5"], ["g6"]]
+        jobs = [asyncio.ensure_future(batcher.submit(batch)) for batch in texts]
+        await asyncio.sleep(0)
+        model.gate.set()
+        await blocker
+        return await asyncio.gather(*jobs, return_exceptions=True), model.calls
+
+    results, calls = run_batcher(scenario)
+    assert isinstance(results[2], ValueError)
+    assert [r for i, r in enumerate(results) if i != 2] == [[0.75], [0.75] * 2] + [[0.75]] * 3
+    assert calls[1] == ["good 1", "good 2", "good 3", "poison", "good 4", "good 5", "g6"]
+
+
+def test_serve_says_what_it_does_before_the_port_opens(served_run, monkeypatch, capsys):
+    import seqnet.serve as serving
+
+    printed_at_compile, runs = [], []
+    real_warm_up = serving.warm_up
+
+    def warm_up(classifier):
+        printed_at_compile.append(capsys.readouterr().out)
+        real_warm_up(classifier)
+
+    monkeypatch.setattr(serving, "warm_up", warm_up)
+    monkeypatch.setattr(serving.uvicorn, "run", lambda app, **options: runs.append(options))
+    monkeypatch.setattr(signal, "signal", lambda *arguments: None)  # keep pytest's handlers
+    assert serving.serve(served_run, port=8123) == 0
+    assert "Compiling the model" in printed_at_compile[0]
+    assert "Serving" in capsys.readouterr().out
+    assert runs[0]["log_level"] == "info"
+    assert serving.serve(served_run, quiet=True) == 0
+    assert capsys.readouterr().out == ""
+    assert runs[1]["log_level"] == "warning"
+
+
+def test_the_serve_options_reach_serve(monkeypatch):
+    import seqnet.serve as serving
+
+    calls = []
+    monkeypatch.setattr(serving, "serve", lambda workdir, **options: calls.append(options) or 0)
+    options = ["--quiet", "--allowed-host", "a.test", "--allowed-host", "b.test"]
+    options += ["--header-timeout", "3", "--body-timeout", "4", "--max-queue-texts", "512"]
+    assert main(["serve", *options]) == 0
+    limits = calls[0]["limits"]
+    assert (limits.header_timeout, limits.body_timeout, limits.max_queue_texts) == (3, 4, 512)
+    assert calls[0]["allowed_hosts"] == ["a.test", "b.test"] and calls[0]["quiet"] is True
+
+
+def test_the_queue_holds_at_least_one_full_request(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--max-queue-texts", "255"])
+    assert "at least 256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("hosts", "host", "status"),
+    [
+        (["*"], "evil.example", 200),
+        (["seqnet.test"], "SEQNET.test:8000", 200),
+        (["::1"], "[::1]", 200),
+        (["::1"], "[::1]:80", 200),
+        (["127.0.0.1"], "127.0.0.1:80:80", 400),
+        (["seqnet.test"], "seqnet.test.evil.example", 400),
+    ],
+)
+def test_the_host_check_reads_names_ports_and_the_wildcard(hosts, host, status):
+    from starlette.responses import PlainTextResponse
+
+    from seqnet.serve import AllowedHosts
+
+    app = AllowedHosts(PlainTextResponse("ok"), hosts=hosts)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"host", host.encode())]}
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == status
