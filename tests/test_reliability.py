@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,11 +12,14 @@ import numpy as np
 import pytest
 
 import seqnet.train
-from seqnet.checkpoint import CHECKPOINT_FILE, MODEL_PART, RANDOM_PART, read_checkpoint
+from seqnet.checkpoint import MODEL_PART, RANDOM_PART, read_checkpoint
 from seqnet.config import ModelConfig, TrainConfig
 from seqnet.random_state import RestoreRandomState, from_bytes, random_state, to_bytes
 from seqnet.saving import load_model, save_model
 from seqnet.train import TrainingDivergedError, train_and_evaluate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from checkpoint_worker import epochs_done, run_killed_at  # noqa: E402
 
 TINY = ModelConfig(
     vocabulary_size=200, sequence_length=60, embedding_dim=16, filters=32, hidden_units=16
@@ -183,45 +184,21 @@ def test_a_huge_learning_rate_is_reported_as_divergence(tmp_path):
 
 # --- killing a real training process ---------------------------------------------------------
 
-WORKER = Path(__file__).with_name("checkpoint_worker.py")
-RANDOM_KILLS = 3  # per backend here; tests/kill_loop.py runs hundreds, to measure
-
-
-def _epochs_done(workdir: Path) -> int:
-    try:
-        return len(read_checkpoint(workdir)[1]["epochs"])
-    except FileNotFoundError:
-        return 0
-
-
-def run_killed_at(workdir: Path, epochs: int, seconds: float) -> bool:
-    """Train (resuming whatever checkpoint is there) and SIGKILL the process ``seconds``
-    after it has imported seqnet; whether it was killed rather than done by then."""
-    resume = ["--resume"] if (workdir / CHECKPOINT_FILE).is_file() else []
-    command = [sys.executable, str(WORKER), str(workdir), str(epochs), *resume]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout.readline() == "started\n", process.stderr.read()
-    try:
-        process.wait(timeout=seconds)  # the random instant; ends early if training does
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-    _, error = process.communicate()
-    assert process.returncode in (0, -signal.SIGKILL), error
-    return process.returncode == -signal.SIGKILL
+RANDOM_KILLS = 3  # per backend here; tests/kill_loop.py makes hundreds, to measure
 
 
 def test_sigkill_at_random_instants_resumes_bit_for_bit(tmp_path):
     started = time.monotonic()
-    assert not run_killed_at(tmp_path / "straight", 3, seconds=600)
+    assert run_killed_at(tmp_path / "straight", 3, seconds=600) == "done"
     duration = time.monotonic() - started  # an upper bound of the training's own time
     rng = np.random.default_rng()
     instants = rng.uniform(0, duration, size=RANDOM_KILLS)
     workdir = tmp_path / "killed"
     for instant in instants:
-        before = _epochs_done(workdir)
+        before = epochs_done(workdir)
         run_killed_at(workdir, 3, instant)
-        assert _epochs_done(workdir) >= before, f"a kill at {instant:.2f} s lost a checkpoint"
-    while run_killed_at(workdir, 3, seconds=600):
+        assert epochs_done(workdir) >= before, f"a kill at {instant:.2f} s lost a checkpoint"
+    while run_killed_at(workdir, 3, seconds=600) == "killed":
         pass
     killed = json.loads((workdir / "metrics.json").read_text())
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
