@@ -54,7 +54,7 @@ def main() -> None:
         # The instants fall in the training itself (epochs, checkpoints, the final save), not
         # in the seconds of importing that precede it: the epochs' time, with a margin.
         straight = json.loads((root / "straight" / "metrics.json").read_text())
-        duration = 1.5 * sum(epoch["seconds"] for epoch in straight["history"])
+        duration = 1.2 * sum(epoch["seconds"] for epoch in straight["history"])
         rng = np.random.default_rng()
         while figures["kills"] < args.kills and time.monotonic() < deadline:
             workdir = root / f"run-{figures['completed_runs']}"
