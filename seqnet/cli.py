@@ -166,12 +166,22 @@ def _add_train(commands) -> None:
         default=fast.synthetic_samples,
         help=f"reviews per split for --data synthetic (default: {fast.synthetic_samples})",
     )
-    train.add_argument(
+    resuming = train.add_mutually_exclusive_group()
+    resuming.add_argument(
         "--resume",
         action="store_true",
-        help="continue the interrupted run in --workdir from its last checkpoint, with the "
-        "settings it was started with (other options are then ignored, except --epochs and "
-        "--distribute)",
+        help="continue the run in --workdir from its last checkpoint, under the backend and "
+        "with the settings it was started with (other options are then ignored, except "
+        "--distribute and --epochs, which may not be fewer than the epochs done; a cosine "
+        "schedule is then rebuilt for the new length from the step reached, and metrics.json "
+        "records the change under schedule_changes), bit for bit where nothing changed",
+    )
+    resuming.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the run already in --workdir: its model, metrics, vocabulary, plot, "
+        "checkpoints and export-onnx/export-saved-model bundles are deleted first; other "
+        "files there are kept (default: refuse)",
     )
     train.add_argument(
         "--distribute",
@@ -451,12 +461,22 @@ def run_train(args: argparse.Namespace) -> int:
     import keras
 
     from seqnet.train import train_and_evaluate
+    from seqnet.workdir import ExistingRunError
 
     config = _train_config(args)
     if not args.quiet:
         print(f"Training on {config.data} with the {keras.backend.backend()} backend.")
     verbose = 0 if args.quiet else "auto"
-    metrics = train_and_evaluate(config, args.workdir, resume=args.resume, verbose=verbose)
+    try:
+        metrics = train_and_evaluate(
+            config, args.workdir, resume=args.resume, force=args.force, verbose=verbose
+        )
+    except ExistingRunError as error:
+        hint = "continue it with --resume, " if error.resumable else ""
+        raise ValueError(
+            f"{args.workdir} already holds {error.found}; {hint}replace it with --force, or "
+            f"choose another --workdir."
+        ) from None
     if metrics["distribution"]["process_index"] == 0:  # the other processes wrote nothing
         print(
             f"Test accuracy {metrics['test_accuracy']:.4f}, "
@@ -468,8 +488,8 @@ def run_train(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace):
     """The run's TrainConfig: the checkpoint's with --resume, else the recipe's with the
     options given on the command line on top."""
+    from seqnet.checkpoint import checkpointed_config
     from seqnet.config import ModelConfig, TrainConfig
-    from seqnet.saving import checkpointed_config
 
     if args.resume:
         saved = checkpointed_config(args.workdir)

@@ -1,9 +1,8 @@
 """The files of a training run (its workdir), written atomically and loaded safely.
 
 ``model.keras`` holds the portable network (stock Keras layers, sigmoid output, no optimizer),
-which plain Keras opens under any backend without seqnet; ``checkpoint.keras`` holds the
-training network with its optimizer, and ``checkpoint.random.npz`` where its random streams
-stood (dropout masks), so that a resumed run trains exactly as an uninterrupted one.
+which plain Keras opens under any backend without seqnet. The checkpoint a run resumes from is
+[`seqnet.checkpoint`][seqnet.checkpoint]'s.
 """
 
 from __future__ import annotations
@@ -17,11 +16,9 @@ from pathlib import Path
 
 import keras
 
-from seqnet.config import TrainConfig
 from seqnet.files import write_atomically
 from seqnet.model import compile_for_training, portable_model
 from seqnet.plot import plot_history
-from seqnet.random_state import RestoreRandomState, from_bytes, random_state, to_bytes
 from seqnet.text import Vocabulary
 
 MODEL_FILE = "model.keras"
@@ -99,83 +96,3 @@ def _load_with_fresh_optimizer(path: Path) -> keras.Model:
         stacklevel=3,
     )
     return model
-
-
-CHECKPOINT_FILE = "checkpoint.keras"
-CHECKPOINT_STATE_FILE = "checkpoint.json"
-CHECKPOINT_RANDOM_FILE = "checkpoint.random.npz"
-
-
-def save_checkpoint(
-    workdir: Path, model: keras.Model, config: TrainConfig, epochs: list[dict]
-) -> None:
-    """Model and optimizer state, random state, then the epoch record that makes them valid.
-
-    Every write is atomic and the JSON goes last, so a crash at any instant leaves either the
-    previous checkpoint or the new one, never a mix that claims more epochs than it holds.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    save_model(model, workdir / CHECKPOINT_FILE)
-    # Captured before anything else draws: this is where the next epoch's dropout starts.
-    write_atomically(workdir / CHECKPOINT_RANDOM_FILE, to_bytes(random_state(model)))
-    state = {"format": "seqnet.checkpoint", "config": config.to_dict(), "epochs": epochs}
-    write_atomically(workdir / CHECKPOINT_STATE_FILE, json.dumps(state, indent=2).encode())
-
-
-def checkpointed_config(workdir: Path) -> TrainConfig:
-    """The TrainConfig of the checkpoint in ``workdir``, to resume it with its own settings."""
-    return TrainConfig.from_dict(_checkpoint_state(workdir)["config"])
-
-
-def load_checkpoint(
-    workdir: Path, config: TrainConfig
-) -> tuple[keras.Model, list[dict], list[keras.callbacks.Callback]]:
-    """The checkpointed model (optimizer included), its epoch records, and the callbacks the
-    next ``fit`` needs to continue exactly: they restore the random state as it starts.
-
-    Raises:
-        ValueError: If the checkpoint was trained with other settings than ``config``.
-    """
-    state = _checkpoint_state(workdir)
-    # A resume may extend the schedule, or move to other devices: the global batches, and so
-    # the optimization, stay the same.
-    saved = TrainConfig.from_dict(state["config"]).to_dict()
-    saved.update(epochs=config.epochs, distribute=config.distribute)
-    if saved != config.to_dict():
-        changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
-        raise ValueError(
-            f"The checkpoint in {workdir} was trained with other settings ({', '.join(changed)}); "
-            f"resume with the same settings or start a new run in another workdir."
-        )
-    model = load_model(workdir / CHECKPOINT_FILE)
-    return model, list(state["epochs"]), _random_state_callbacks(workdir, model)
-
-
-def _random_state_callbacks(workdir: Path, model: keras.Model) -> list[keras.callbacks.Callback]:
-    """The callback restoring the checkpointed random state, or none for an older checkpoint.
-
-    Checkpoints written before the random state was saved resume with fresh dropout streams:
-    that trains well, but not bit for bit like an uninterrupted run.
-    """
-    path = workdir / CHECKPOINT_RANDOM_FILE
-    if not path.is_file():
-        warnings.warn(
-            f"The checkpoint in {workdir} has no {CHECKPOINT_RANDOM_FILE} (it is older): "
-            f"training resumes with fresh dropout streams, so it will not match an "
-            f"uninterrupted run bit for bit.",
-            stacklevel=3,
-        )
-        return []
-    return [RestoreRandomState(model, from_bytes(path.read_bytes()))]
-
-
-def _checkpoint_state(workdir: Path) -> dict:
-    path = workdir / CHECKPOINT_STATE_FILE
-    if not path.is_file() or not (workdir / CHECKPOINT_FILE).is_file():
-        raise FileNotFoundError(
-            f"No checkpoint in {workdir} to resume from; train without --resume to start."
-        )
-    state = json.loads(path.read_text())
-    if state.get("format") != "seqnet.checkpoint":
-        raise ValueError(f"{path} is not a seqnet checkpoint.")
-    return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import time
@@ -15,23 +16,17 @@ import numpy as np
 
 import seqnet
 from seqnet.buckets import BucketedBatches, bucketed_batches, buckets_exactly, fit_input
+from seqnet.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from seqnet.compilation import compilation_notice
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
 from seqnet.model import build_model, compile_for_evaluation, input_limits
 from seqnet.parallel import ReplicaLayout, Replicas, keras_fit, open_replicas
 from seqnet.progress import EpochProgress, notice
-from seqnet.saving import (
-    METRICS_FILE,
-    MODEL_FILE,
-    VOCABULARY_FILE,
-    load_checkpoint,
-    load_model,
-    save_checkpoint,
-    save_run,
-)
+from seqnet.saving import METRICS_FILE, MODEL_FILE, VOCABULARY_FILE, load_model, save_run
 from seqnet.tensorflow_guard import tensorflow_left_unimported
 from seqnet.text import Vocabulary
+from seqnet.workdir import claim_workdir, locked_workdir
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -128,7 +123,7 @@ def train_one_epoch(
     an uninterrupted one, and every data-parallel process the same order. With ``replicas``
     (from [`open_replicas`][seqnet.parallel.open_replicas]), ``config.batch_size`` is the
     global batch, split over all replicas. ``callbacks`` join the epoch's own, e.g. those
-    [`load_checkpoint`][seqnet.saving.load_checkpoint] returns for the first epoch after a
+    [`load_checkpoint`][seqnet.checkpoint.load_checkpoint] returns for the first epoch after a
     resume. ``verbose`` as for [`train_and_evaluate`][seqnet.train.train_and_evaluate].
     A single-device, variable-length model trains on length-bucketed batches
     ([`epoch_data`][seqnet.train.epoch_data]). Raises ``TrainingDivergedError`` if the loss
@@ -283,12 +278,18 @@ def train_and_evaluate(
     workdir: str | Path,
     *,
     resume: bool = False,
+    force: bool = False,
     verbose: int | str = "auto",
 ) -> dict[str, Any]:
     """Train per ``config`` and write model, vocabulary, metrics and plot into ``workdir``.
 
-    After each epoch the model and optimizer are checkpointed atomically in ``workdir``; with
-    ``resume=True`` training continues from the last checkpoint of the same config. With
+    After each epoch the model and optimizer are checkpointed in ``workdir`` as one unit (see
+    [`seqnet.checkpoint`][seqnet.checkpoint]); with ``resume=True`` training continues from
+    the last checkpoint of the same config, under the same backend. ``config.epochs`` may then
+    differ from the checkpoint's, but not be fewer than the epochs done: a learning-rate
+    schedule is rebuilt for the new length from the step reached, and metrics.json's
+    ``schedule_changes`` records at which epoch. While a run trains it holds ``workdir``'s
+    lock; an earlier run there is replaced only with ``force=True``. With
     ``config.distribute="data-parallel"`` every visible device trains a replica (see
     [`seqnet.parallel`][seqnet.parallel]) and only process 0 writes into ``workdir``.
 
@@ -303,38 +304,56 @@ def train_and_evaluate(
     Returns:
         The metrics also written to ``workdir/metrics.json``: per-epoch history, seconds per
         epoch and the final test loss and accuracy.
+
+    Raises:
+        seqnet.workdir.WorkdirBusyError: If another run trains in ``workdir``.
+        seqnet.workdir.ExistingRunError: If ``workdir`` holds an earlier run, neither resumed
+            nor replaced.
+        seqnet.checkpoint.CheckpointError: If the checkpoint to resume cannot be resumed.
     """
     workdir = Path(workdir)
-    dataset = load_training_data(config, verbose=bool(verbose))
-    data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
-    warn_if_too_small(config, len(data.x_train))
     # Seeding and saving make Keras import TensorFlow, whatever the backend, unless told not to.
     with (
         tensorflow_left_unimported(),
         open_replicas(config.distribute, verbose=bool(verbose)) as replicas,
     ):
-        with replicas.scope():  # JAX and TensorFlow place the variables on every replica
-            model, epochs, resume_callbacks = _start_or_resume(workdir, config, data, resume)
-        _train_epochs(model, data, config, epochs, workdir, replicas, verbose, resume_callbacks)
-        test = _final_test(model, data, config, epochs)
-        metrics = _metrics(config, dataset, epochs, test, replicas.layout)
-        if replicas.layout.is_chief:  # one writer: the other processes hold the same weights
-            save_run(workdir, model, dataset.vocabulary, metrics)
+        chief = replicas.layout.is_chief  # one writer: the other processes hold the same weights
+        with locked_workdir(workdir) if chief else contextlib.nullcontext():
+            if chief:
+                claim_workdir(workdir, resume=resume, force=force)
+            dataset = load_training_data(config, verbose=bool(verbose))
+            data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
+            warn_if_too_small(config, len(data.x_train))
+            with replicas.scope():  # JAX and TensorFlow place the variables on every replica
+                run = _start_or_resume(workdir, config, data, resume)
+            _train_epochs(run, data, config, workdir, replicas, verbose)
+            test = _final_test(run.model, data, config, run.epochs)
+            metrics = _metrics(config, dataset, run, test, replicas.layout)
+            if chief:
+                save_run(workdir, run.model, dataset.vocabulary, metrics)
     return metrics
 
 
 def _start_or_resume(
     workdir: Path, config: TrainConfig, data: ImdbDataset, resume: bool
-) -> tuple[keras.Model, list[dict], list[keras.callbacks.Callback]]:
-    """The checkpointed model, epochs and callbacks restoring its random state with
-    ``resume``, else a new model, no epochs and no callbacks."""
+) -> Checkpoint:
+    """The checkpoint to continue with ``resume``, its schedule fitted to ``config.epochs``;
+    else a new model with no epochs."""
     # Seeded before loading too: on several JAX hosts every process must create the same
     # initial values, even those a checkpoint then overwrites. Called within
     # tensorflow_left_unimported, Keras seeds everything it would but TensorFlow.
     keras.utils.set_random_seed(config.seed)
-    if resume:
-        return load_checkpoint(workdir, config)
-    return build_training_model(config, len(data.x_train)), [], []
+    if not resume:
+        return Checkpoint(build_training_model(config, len(data.x_train)))
+    run = load_checkpoint(workdir, config)
+    if run.config.epochs != config.epochs and config.learning_rate_schedule != "constant":
+        # The saved schedule spans the old length: past its end the step size is 0 and more
+        # epochs would train nothing. The new one is what a run of the new length has at the
+        # step reached, so the step size jumps there, which metrics.json records.
+        run.model.optimizer.learning_rate = learning_rate_schedule(config, len(data.x_train))
+        change = {"epoch": len(run.epochs), "from_epochs": run.config.epochs}
+        run.schedule_changes.append({**change, "to_epochs": config.epochs})
+    return run
 
 
 def build_training_model(config: TrainConfig, train_samples: int) -> keras.Model:
@@ -379,35 +398,32 @@ def learning_rate_schedule(
 
 
 def _train_epochs(
-    model: keras.Model,
+    run: Checkpoint,
     data: ImdbDataset,
     config: TrainConfig,
-    epochs: list[dict],
     workdir: Path,
     replicas: Replicas,
     verbose: int | str,
-    resume_callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> None:
-    """Train the epochs still missing from ``epochs``, checkpointing after each (chief only).
-
-    ``resume_callbacks`` run in the first of them only: they restore a checkpoint's state.
+    """Train the epochs still missing from ``run.epochs``, checkpointing after each (chief
+    only). ``run.callbacks`` run in the first of them only: they restore a checkpoint's state.
     """
-    first = len(epochs)
+    first = len(run.epochs)
     for epoch in range(first, config.epochs):
         options = {"verbose": verbose, "replicas": replicas}
         if epoch == first:
-            options["callbacks"] = resume_callbacks
+            options["callbacks"] = run.callbacks
         try:
-            epochs.append(train_one_epoch(model, data, config, epoch, **options))
+            run.epochs.append(train_one_epoch(run.model, data, config, epoch, **options))
         except TrainingDivergedError as error:
             kept = (
-                f"the checkpoint after epoch {len(epochs)} is kept in {workdir}"
-                if epochs
+                f"the checkpoint after epoch {len(run.epochs)} is kept in {workdir}"
+                if run.epochs
                 else "no epoch had finished, so there is no checkpoint"
             )
             raise TrainingDivergedError(f"{error} {kept}.") from None
         if replicas.layout.is_chief:
-            save_checkpoint(workdir, model, config, epochs)
+            save_checkpoint(workdir, run.model, config, run.epochs, run.schedule_changes)
 
 
 def _final_test(
@@ -428,10 +444,11 @@ def _final_test(
 def _metrics(
     config: TrainConfig,
     dataset: ImdbDataset,
-    epochs: list[dict],
+    run: Checkpoint,
     test: dict[str, float],
     layout: ReplicaLayout,
 ) -> dict[str, Any]:
+    epochs = run.epochs
     return {
         "backend": keras.backend.backend(),
         "versions": installed_versions(),
@@ -440,6 +457,8 @@ def _metrics(
         "train_samples": len(dataset.x_train),
         "test_samples": len(dataset.x_test),
         "history": epochs,
+        # Resumes that rebuilt the learning-rate schedule for another number of epochs.
+        "schedule_changes": run.schedule_changes,
         "seconds_per_epoch": float(np.mean([epoch["seconds"] for epoch in epochs])),
         "train_samples_per_second": len(dataset.x_train)
         / float(np.mean([epoch["train_seconds"] for epoch in epochs])),

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,16 +12,14 @@ import numpy as np
 import pytest
 
 import seqnet.train
+from seqnet.checkpoint import MODEL_PART, RANDOM_PART, read_checkpoint
 from seqnet.config import ModelConfig, TrainConfig
 from seqnet.random_state import RestoreRandomState, from_bytes, random_state, to_bytes
-from seqnet.saving import (
-    CHECKPOINT_FILE,
-    CHECKPOINT_RANDOM_FILE,
-    CHECKPOINT_STATE_FILE,
-    load_model,
-    save_model,
-)
+from seqnet.saving import load_model, save_model
 from seqnet.train import TrainingDivergedError, train_and_evaluate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from checkpoint_worker import epochs_done, run_killed_at  # noqa: E402
 
 TINY = ModelConfig(
     vocabulary_size=200, sequence_length=60, embedding_dim=16, filters=32, hidden_units=16
@@ -44,9 +39,13 @@ def assert_same_weights(first: Path, second: Path) -> None:
 
 def _checkpointed_state(workdir: Path) -> list[np.ndarray]:
     """The checkpoint's weights and optimizer variables (step count, moments), in order."""
-    model = load_model(workdir / CHECKPOINT_FILE)
+    model = _checkpointed_model(workdir)
     variables = [*model.weights, *model.optimizer.variables]
     return [keras.ops.convert_to_numpy(variable) for variable in variables]
+
+
+def _checkpointed_model(workdir: Path) -> keras.Model:
+    return load_model(read_checkpoint(workdir)[0] / MODEL_PART)
 
 
 class Interrupted(Exception):
@@ -78,7 +77,7 @@ def test_a_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(tmp_path
         _crash_in_epoch(patch, crashed_epoch=1)
         with pytest.raises(Interrupted):
             train_and_evaluate(TINY_RUN, tmp_path / "resumed", verbose=0)
-    assert (tmp_path / "resumed" / CHECKPOINT_RANDOM_FILE).is_file()
+    assert (read_checkpoint(tmp_path / "resumed")[0] / RANDOM_PART).is_file()
     resumed = train_and_evaluate(TINY_RUN, tmp_path / "resumed", resume=True, verbose=0)
     straight = train_and_evaluate(TINY_RUN, tmp_path / "straight", verbose=0)
     assert resumed["history"][1]["val_loss"] == straight["history"][1]["val_loss"]
@@ -91,15 +90,14 @@ def test_a_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(tmp_path
     assert_same_weights(tmp_path / "resumed", tmp_path / "straight")
 
 
-def test_a_checkpoint_without_random_state_resumes_with_a_warning(tmp_path, monkeypatch):
+def test_a_checkpoint_with_a_part_missing_is_refused(tmp_path, monkeypatch):
     with monkeypatch.context() as patch:
         _crash_in_epoch(patch, crashed_epoch=1)
         with pytest.raises(Interrupted):
             train_and_evaluate(TINY_RUN, tmp_path, verbose=0)
-    (tmp_path / CHECKPOINT_RANDOM_FILE).unlink()  # as an older seqnet wrote it
-    with pytest.warns(UserWarning, match="fresh dropout streams"):
-        resumed = train_and_evaluate(TINY_RUN, tmp_path, resume=True, verbose=0)
-    assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2]
+    (read_checkpoint(tmp_path)[0] / RANDOM_PART).unlink()
+    with pytest.raises(ValueError, match="incomplete or mixed: its random.npz is missing"):
+        train_and_evaluate(TINY_RUN, tmp_path, resume=True, verbose=0)
 
 
 def test_random_state_is_restored_once_and_only_into_a_model_it_fits():
@@ -131,7 +129,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     straight = train_and_evaluate(TINY_RUN, tmp_path / "straight", verbose=0)
     assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2]
     assert resumed["test_accuracy"] == pytest.approx(straight["test_accuracy"], abs=0.02)
-    optimizer = load_model(tmp_path / "resumed" / CHECKPOINT_FILE).optimizer
+    optimizer = _checkpointed_model(tmp_path / "resumed").optimizer
     steps_per_epoch = -(-TINY_RUN.synthetic_samples // TINY_RUN.batch_size)
     assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 2 * steps_per_epoch
 
@@ -146,8 +144,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    save_model(model, tmp_path / CHECKPOINT_FILE)
-    good = (tmp_path / CHECKPOINT_FILE).read_bytes()
+    save_model(model, tmp_path / "model.keras")
+    good = (tmp_path / "model.keras").read_bytes()
 
     def crash(self, path, *args, **kwargs):
         Path(path).write_bytes(b"half a zip")
@@ -155,9 +153,9 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
 
     monkeypatch.setattr(keras.Model, "save", crash)
     with pytest.raises(OSError, match="No space left"):
-        save_model(model, tmp_path / CHECKPOINT_FILE)
-    assert (tmp_path / CHECKPOINT_FILE).read_bytes() == good
-    assert [path.name for path in tmp_path.iterdir()] == [CHECKPOINT_FILE]
+        save_model(model, tmp_path / "model.keras")
+    assert (tmp_path / "model.keras").read_bytes() == good
+    assert [path.name for path in tmp_path.iterdir()] == ["model.keras"]
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, monkeypatch):
@@ -172,9 +170,9 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, 
     monkeypatch.setattr(seqnet.train, "train_one_epoch", poisoned_second_epoch)
     with pytest.raises(TrainingDivergedError, match="epoch 2.*checkpoint after epoch 1 is kept"):
         train_and_evaluate(TINY_RUN, tmp_path, verbose=0)
-    state = json.loads((tmp_path / CHECKPOINT_STATE_FILE).read_text())
+    state = read_checkpoint(tmp_path)[1]
     assert len(state["epochs"]) == 1
-    assert all(np.isfinite(w).all() for w in load_model(tmp_path / CHECKPOINT_FILE).get_weights())
+    assert all(np.isfinite(w).all() for w in _checkpointed_model(tmp_path).get_weights())
     assert not (tmp_path / "model.keras").exists()
 
 
@@ -186,45 +184,26 @@ def test_a_huge_learning_rate_is_reported_as_divergence(tmp_path):
 
 # --- killing a real training process ---------------------------------------------------------
 
-KILL_RUN = ["--data", "synthetic", "--synthetic-samples", "1500", "--epochs", "3", "--seed", "5"]
+RANDOM_KILLS = 3  # per backend here; tests/kill_loop.py makes hundreds, to measure
 
 
-def _train_command(workdir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "seqnet", "train", *KILL_RUN, "--workdir", str(workdir), *extra]
-
-
-def _epochs_done(workdir: Path) -> int:
-    try:
-        return len(json.loads((workdir / CHECKPOINT_STATE_FILE).read_text())["epochs"])
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-
-
-def _kill_mid_epoch(command: list[str], workdir: Path, after_epochs: int) -> None:
-    """Start training, wait until ``after_epochs`` are checkpointed, then SIGKILL mid-epoch."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while _epochs_done(workdir) < after_epochs:
-        assert process.poll() is None, "training ended before it could be killed"
-        assert time.monotonic() < deadline, "training made no progress"
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the next epoch
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-
-
-def test_training_survives_repeated_sigkill_and_resume(tmp_path):
+def test_sigkill_at_random_instants_resumes_bit_for_bit(tmp_path):
+    started = time.monotonic()
+    assert run_killed_at(tmp_path / "straight", 3, seconds=600) == "done"
+    duration = time.monotonic() - started  # an upper bound of the training's own time
+    rng = np.random.default_rng()
+    instants = rng.uniform(0, duration, size=RANDOM_KILLS)
     workdir = tmp_path / "killed"
-    _kill_mid_epoch(_train_command(workdir), workdir, after_epochs=1)
-    _kill_mid_epoch(_train_command(workdir, "--resume"), workdir, after_epochs=2)
-    assert _epochs_done(workdir) == 2
-    subprocess.run(_train_command(workdir, "--resume"), check=True, capture_output=True)
-    subprocess.run(_train_command(tmp_path / "straight"), check=True, capture_output=True)
+    for instant in instants:
+        before = epochs_done(workdir)
+        run_killed_at(workdir, 3, instant)
+        assert epochs_done(workdir) >= before, f"a kill at {instant:.2f} s lost a checkpoint"
+    while run_killed_at(workdir, 3, seconds=600) == "killed":
+        pass
     killed = json.loads((workdir / "metrics.json").read_text())
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    assert [epoch["epoch"] for epoch in killed["history"]] == [1, 2, 3]
+    assert [epoch["epoch"] for epoch in killed["history"]] == [1, 2, 3], instants
     # Same seed, same result: not close, but the very same weights and losses.
     assert_same_weights(workdir, tmp_path / "straight")
     for resumed_epoch, straight_epoch in zip(killed["history"], straight["history"], strict=True):
-        assert resumed_epoch["val_loss"] == straight_epoch["val_loss"]
+        assert resumed_epoch["val_loss"] == straight_epoch["val_loss"], instants

@@ -37,9 +37,8 @@ def test_run_folder_has_every_output(trained_run):
         "vocabulary.json",
         "metrics.json",
         "history.png",
-        "checkpoint.keras",
-        "checkpoint.random.npz",
         "checkpoint.json",
+        "checkpoints",
     }
     assert (workdir / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads((workdir / "metrics.json").read_text())
