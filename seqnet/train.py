@@ -323,9 +323,9 @@ def train_and_evaluate(
                 claim_workdir(workdir, resume=resume, force=force)
             dataset = load_training_data(config, verbose=bool(verbose))
             data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
-            warn_if_too_small(config, len(data.x_train))
             with replicas.scope():  # JAX and TensorFlow place the variables on every replica
                 run = _start_or_resume(workdir, config, data, resume)
+            warn_if_too_small(config, len(data.x_train))  # once the run is known to start
             _train_epochs(run, data, config, workdir, replicas, verbose)
             test = _final_test(run.model, data, config, run.epochs)
             metrics = _metrics(config, dataset, run, test, replicas.layout)

@@ -225,3 +225,11 @@ def browser():
         browser = playwright.chromium.launch(executable_path=executable, headless=True)
         yield browser
         browser.close()
+
+
+def checkpointed_network(workdir: Path) -> Path:
+    """The training network's file in ``workdir``'s verified last checkpoint."""
+    from seqnet.checkpoint import MODEL_PART, read_checkpoint
+
+    folder, _ = read_checkpoint(workdir)
+    return folder / MODEL_PART

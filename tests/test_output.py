@@ -15,6 +15,7 @@ import keras
 import pytest
 from conftest import TINY_MODEL, train_tiny_run, write_tiny_folder
 
+from seqnet.checkpoint import checkpointed_config
 from seqnet.cli import build_parser, main
 from seqnet.config import TrainConfig
 from seqnet.data import read_dataset
@@ -67,8 +68,6 @@ def test_a_resumed_run_titles_its_epochs_out_of_the_whole_run(tmp_path, capsys):
     from dataclasses import replace
 
     train_and_evaluate(replace(TINY_RUN, epochs=1), tmp_path / "run", verbose=0)
-    from seqnet.saving import checkpointed_config
-
     saved = checkpointed_config(tmp_path / "run")
     train_and_evaluate(replace(saved, epochs=3), tmp_path / "run", resume=True)
     assert epoch_titles(capsys.readouterr().out) == ["Epoch 2/3", "Epoch 3/3"]

@@ -11,14 +11,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import MODEL_CONFIGS, TINY_MODEL, train_tiny_run, varied_reviews
+from conftest import MODEL_CONFIGS, TINY_MODEL, checkpointed_network, train_tiny_run, varied_reviews
 
 from seqnet.buckets import bucketed_batches, buckets_exactly
 from seqnet.config import ModelConfig
 from seqnet.layers import MaxPooledConv1D
 from seqnet.model import build_model, portable_model
 from seqnet.predict import Classifier
-from seqnet.saving import CHECKPOINT_FILE, MODEL_FILE, VOCABULARY_FILE, load_model
+from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model
 from seqnet.text import Vocabulary
 
 TEXTS = [
@@ -113,7 +113,7 @@ def _outputs(model: keras.Model, token_ids: np.ndarray, layer: str | None = None
 def test_saved_model_computes_what_the_training_network_computed(workdir):
     """model.keras (stock layers, sigmoid), opened by plain Keras, against the run's own
     training network (fused convolution, logits) as checkpointed after its last epoch."""
-    training = load_model(workdir / CHECKPOINT_FILE)
+    training = load_model(checkpointed_network(workdir))
     saved = keras.saving.load_model(workdir / MODEL_FILE)
     classifier = Classifier.load(workdir)
     texts = [*TEXTS, *varied_reviews(list(classifier.vocabulary.words), count=40)]

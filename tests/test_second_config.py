@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import SECOND_MODEL, varied_reviews
+from conftest import SECOND_MODEL, checkpointed_network, varied_reviews
 
 import seqnet.train
 from seqnet import export
@@ -23,7 +23,7 @@ from seqnet.data import make_synthetic
 from seqnet.model import build_model, portable_model
 from seqnet.parallel import ReplicaLayout
 from seqnet.predict import Classifier
-from seqnet.saving import CHECKPOINT_FILE, MODEL_FILE, load_model
+from seqnet.saving import MODEL_FILE, load_model
 from seqnet.train import build_training_model, epoch_data, train_and_evaluate, trains_bucketed
 
 BACKEND = keras.backend.backend()
@@ -82,7 +82,7 @@ def test_batch_normalized_networks_train_on_untrimmed_batches():
 
 
 def test_saved_model_computes_what_the_training_network_computed(workdir):
-    training = load_model(workdir / CHECKPOINT_FILE)
+    training = load_model(checkpointed_network(workdir))
     saved = keras.saving.load_model(workdir / MODEL_FILE)
     classifier = Classifier.load(workdir)
     token_ids = classifier.vocabulary.encode_batch(
@@ -143,6 +143,10 @@ def test_a_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(
     resumed = train_and_evaluate(SECOND_RUN, tmp_path, resume=True, verbose=0)
 
     assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2]
-    for file in (CHECKPOINT_FILE, MODEL_FILE):
-        for one, other in zip(_state(tmp_path / file), _state(workdir / file), strict=True):
+    pairs = [
+        (checkpointed_network(tmp_path), checkpointed_network(workdir)),
+        (tmp_path / MODEL_FILE, workdir / MODEL_FILE),
+    ]
+    for resumed_file, uninterrupted_file in pairs:
+        for one, other in zip(_state(resumed_file), _state(uninterrupted_file), strict=True):
             np.testing.assert_array_equal(one, other)
