@@ -26,11 +26,13 @@ def tensorflow_left_unimported() -> Iterator[None]:
     that does use TensorFlow later (e.g. a SavedModel export under JAX) finds it.
     """
     import keras
-    from keras.src.utils import module_utils
 
-    lazy = module_utils.tensorflow
+    try:  # Keras' private lazy module: a Keras without it simply gets no guard
+        from keras.src.utils.module_utils import tensorflow as lazy
+    except ImportError:
+        lazy = None
     # _available is None until Keras first asks; only then is the answer still ours to give.
-    untouched = lazy._available is None and "tensorflow" not in sys.modules
+    untouched = getattr(lazy, "_available", False) is None and "tensorflow" not in sys.modules
     if keras.backend.backend() == "tensorflow" or not untouched:
         yield
         return
