@@ -31,13 +31,18 @@ BUCKET_STEP = 50
 def buckets_exactly(config: ModelConfig) -> bool:
     """Whether trimmed training batches train ``config``'s network as untrimmed ones would.
 
-    Not with batch normalization: in training, the BatchNormalization after the convolution
-    takes its mean and variance over every step of the batch, padding windows included, so a
-    trimmed batch (fewer padding windows) is normalized with other statistics than the same
-    batch untrimmed, and trains another network. Its moving statistics make inference exact
-    at any trimmed length, so only training is refused.
+    The architecture says ([`Architecture.trains_trimmed`][seqnet.model.Architecture.trains_trimmed]).
+    The lecture's CNN does, but not with batch normalization: in training, the
+    BatchNormalization after the convolution takes its mean and variance over every step of
+    the batch, padding windows included, so a trimmed batch (fewer padding windows) is
+    normalized with other statistics than the same batch untrimmed, and trains another
+    network. Its moving statistics make inference exact at any trimmed length, so only
+    training is refused.
     """
-    return not config.batch_normalization
+    from seqnet.model import architecture_of  # keras layers: only when asked
+
+    architecture = architecture_of(config)
+    return architecture.trim_window(config) is not None and architecture.trains_trimmed(config)
 
 
 def review_lengths(x: np.ndarray) -> np.ndarray:

@@ -119,12 +119,14 @@ def _add_train(commands) -> None:
     fast, lecture = TrainConfig(), TrainConfig.from_recipe("lecture")
     train = commands.add_parser(
         "train",
-        help="train the CNN and write a run folder",
-        description="Train the lecture's CNN (Adam, binary cross-entropy; the test split is "
-        "scored after each epoch) and write the model, vocabulary, metrics JSON and a "
-        "loss/accuracy plot. Options left out take the recipe's value.",
+        help="train a classifier and write a run folder",
+        description="Train the lecture's CNN on labelled texts (two classes: its sigmoid head; "
+        "more: a softmax head) and write the model, vocabulary, classes, config, metrics JSON, "
+        "a loss/accuracy plot and the test's confusion matrix. Options left out take the "
+        "recipe's value.",
     )
     train.add_argument("--data", default=fast.data, help=f"data source: {DATA_SOURCES_HELP}")
+    _add_data_options(train, test_data=True)
     train.add_argument(
         "--recipe",
         choices=RECIPES,
@@ -160,6 +162,7 @@ def _add_train(commands) -> None:
         action="store_true",
         help="add BatchNormalization after the convolution and the hidden layer",
     )
+    _add_model_sizes(train)
     train.add_argument(
         "--synthetic-samples",
         type=positive_int,
@@ -201,16 +204,124 @@ def _add_train(commands) -> None:
     _add_quiet(train)
 
 
+def _add_data_options(parser: argparse.ArgumentParser, *, test_data: bool) -> None:
+    """How to read a user's labelled table: its columns, classes and (train) test split."""
+    from seqnet.config import DataOptions
+
+    default = DataOptions()
+    parser.add_argument(
+        "--text-column",
+        action="append",
+        metavar="NAME",
+        help="the CSV/TSV/JSON Lines field holding the text; given more than once, the fields "
+        f"are joined with a space (default: {default.text_columns[0]})",
+    )
+    parser.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help=f"the field holding each row's class (default: {default.label_column})",
+    )
+    parser.add_argument(
+        "--class-names",
+        metavar="FILE",
+        help="a classes.txt naming integer labels, one name per line in label order "
+        "(labels 1..N or 0..N-1)",
+    )
+    if not test_data:
+        return
+    parser.add_argument(
+        "--test-data",
+        metavar="PATH",
+        help="a separate labelled test set in the same form as --data (default: hold out "
+        f"--test-share of the data, seeded and stratified by class)",
+    )
+    parser.add_argument(
+        "--test-share",
+        type=share,
+        help=f"share held out for the final test without --test-data (default: {default.test_share})",
+    )
+    parser.add_argument(
+        "--validation-share",
+        type=share,
+        help="share of the training rows scored after each epoch, so that the test data is "
+        f"never looked at before the end (default: {default.validation_share})",
+    )
+
+
+def _add_model_sizes(train: argparse.ArgumentParser) -> None:
+    from seqnet.config import ModelConfig
+
+    default = ModelConfig()
+    train.add_argument(
+        "--vocabulary-size",
+        type=positive_int,
+        help="embedding rows, the reserved ids 0-3 included (default: IMDB sources "
+        f"{default.vocabulary_size}; your own texts: the words seen twice or more, at most "
+        "20,000)",
+    )
+    train.add_argument(
+        "--sequence-length",
+        type=positive_int,
+        help=f"tokens per text after padding or truncation (default: IMDB sources "
+        f"{default.sequence_length}; your own texts: a length that covers 95%% of them)",
+    )
+    for name, help_text in (
+        ("embedding-dim", "width of each token's embedding vector"),
+        ("filters", "output channels of the convolution"),
+        ("kernel-size", "tokens each convolution window spans"),
+        ("hidden-units", "width of the hidden dense layer"),
+    ):
+        field = name.replace("-", "_")
+        train.add_argument(
+            f"--{name}",
+            type=positive_int,
+            help=f"{help_text} (default: {getattr(default, field)})",
+        )
+    train.add_argument(
+        "--dropout-rate",
+        type=dropout_rate,
+        help=f"share dropped after the embedding and the hidden layer (default: {default.dropout_rate})",
+    )
+
+
+def share(text: str) -> float:
+    value = _number(text, float, "a number between 0 and 1")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}")
+    return value
+
+
+def dropout_rate(text: str) -> float:
+    value = _number(text, float, "a number from 0 to below 1")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to below 1, got {text}")
+    return value
+
+
 def _add_evaluate(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate",
-        help="report a trained model's test loss and accuracy",
-        description="Evaluate a trained run folder on the test split of a data source.",
+        help="score a trained run: accuracy, macro-F1, per-class figures, confusion matrix",
+        description="Score a trained run folder on its own test split, or on every row of a "
+        "labelled file or folder (--data): loss, accuracy, macro-F1, per-class precision, "
+        "recall, F1 and support, and the confusion matrix: JSON on standard output, a table "
+        "on standard error, and a PNG with --plot.",
     )
     evaluate.add_argument(
         "--data",
         default=None,
-        help=f"data source (default: the one the run was trained on): {DATA_SOURCES_HELP}",
+        help="labelled texts to score whole, read with the run's vocabulary and classes "
+        f"(default: the run's own test split): {DATA_SOURCES_HELP}",
+    )
+    _add_data_options(evaluate, test_data=False)
+    evaluate.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw the confusion matrix into this PNG file (refused if it exists, unless "
+        "--force)",
+    )
+    evaluate.add_argument(
+        "--force", action="store_true", help="replace an existing --plot file"
     )
     evaluate.add_argument(
         "--batch-size",
@@ -460,6 +571,7 @@ def _warnings_shown(command: str, *, quiet: bool):
 def run_train(args: argparse.Namespace) -> int:
     import keras
 
+    from seqnet.metrics import format_report
     from seqnet.train import train_and_evaluate
     from seqnet.workdir import ExistingRunError
 
@@ -478,9 +590,12 @@ def run_train(args: argparse.Namespace) -> int:
             f"choose another --workdir."
         ) from None
     if metrics["distribution"]["process_index"] == 0:  # the other processes wrote nothing
+        if not args.quiet and len(metrics["classes"]) > 2:
+            print(format_report(metrics["test"]))
         print(
-            f"Test accuracy {metrics['test_accuracy']:.4f}, "
-            f"{metrics['seconds_per_epoch']:.1f} s per epoch. Run written to {args.workdir}/"
+            f"Test accuracy {metrics['test_accuracy']:.4f}, macro-F1 "
+            f"{metrics['test_macro_f1']:.4f}, {metrics['seconds_per_epoch']:.1f} s per epoch. "
+            f"Run written to {args.workdir}/"
         )
     return 0
 
@@ -489,7 +604,7 @@ def _train_config(args: argparse.Namespace):
     """The run's TrainConfig: the checkpoint's with --resume, else the recipe's with the
     options given on the command line on top."""
     from seqnet.checkpoint import checkpointed_config
-    from seqnet.config import ModelConfig, TrainConfig
+    from seqnet.config import FITTABLE_SIZES, ModelConfig, TrainConfig
 
     if args.resume:
         saved = checkpointed_config(args.workdir)
@@ -503,26 +618,77 @@ def _train_config(args: argparse.Namespace):
         for name in (*recipe_options, "warmup_epochs")
         if getattr(args, name) is not None
     }
+    sizes = {name: getattr(args, name) for name in MODEL_OPTIONS if getattr(args, name) is not None}
     return TrainConfig.from_recipe(
         args.recipe,
         data=args.data,
         seed=args.seed,
         synthetic_samples=args.synthetic_samples,
         distribute=args.distribute,
-        model=ModelConfig(batch_normalization=args.batch_normalization),
+        model=ModelConfig(batch_normalization=args.batch_normalization, **sizes),
+        data_options=_data_options(args),
+        # A size given on the command line is the user's; the others a user's texts may fit.
+        fit_to_data=tuple(name for name in FITTABLE_SIZES if name not in sizes),
         **given,
     )
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from seqnet.train import evaluate_run
+# The ModelConfig fields `seqnet train` takes as options of the same name.
+MODEL_OPTIONS = (
+    "vocabulary_size",
+    "sequence_length",
+    "embedding_dim",
+    "filters",
+    "kernel_size",
+    "hidden_units",
+    "dropout_rate",
+)
 
+
+def _data_options(args: argparse.Namespace, base=None):
+    """The DataOptions the command line asks for, on top of ``base`` (default: defaults)."""
+    from seqnet.config import DataOptions
+
+    base = base or DataOptions()
+    given = {
+        "text_columns": tuple(args.text_column) if args.text_column else None,
+        "label_column": args.label_column,
+        "class_names": args.class_names,
+        "test_data": getattr(args, "test_data", None),
+        "test_share": getattr(args, "test_share", None),
+        "validation_share": getattr(args, "validation_share", None),
+    }
+    return replace(base, **{name: value for name, value in given.items() if value is not None})
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from seqnet.evaluate import evaluate_run
+    from seqnet.files import refuse_unless_regular
+    from seqnet.metrics import format_report
+    from seqnet.plot import plot_confusion_matrix
+    from seqnet.saving import load_run_config
+
+    if args.plot:  # before the scoring, which may take minutes
+        if Path(args.plot).exists() and not args.force:
+            raise ValueError(f"{args.plot} exists; replace it with --force or choose another --plot.")
+        refuse_unless_regular(Path(args.plot))
+    options = None
+    if args.data is not None:
+        options = _data_options(args, load_run_config(args.workdir).data_options)
     # Standard output is the JSON a script reads: progress reading the data goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         results = evaluate_run(
-            args.workdir, data=args.data, batch_size=args.batch_size, verbose=not args.quiet
+            args.workdir,
+            data=args.data,
+            options=options,
+            batch_size=args.batch_size,
+            verbose=not args.quiet,
         )
-    print(json.dumps(results, indent=2))
+    if args.plot:
+        plot_confusion_matrix(results, Path(args.plot))
+    if not args.quiet:
+        print(format_report(results), file=sys.stderr)
+    print(json.dumps(results, indent=2, ensure_ascii=False))
     return 0
 
 

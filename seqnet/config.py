@@ -20,12 +20,16 @@ START_ID = 1
 OOV_ID = 2
 RESERVED_IDS = 3  # Keras' `index_from`: word id = frequency rank + 3 (rank 1 is the commonest word)
 
-# What `data` / `--data` / `load_imdb(source)` accept, for help texts and error messages.
+# What `data` / `--data` / `read_dataset(source)` accept, for help texts and error messages.
 DATA_SOURCES_HELP = (
+    "a labelled .csv, .tsv or .jsonl file, a folder with one sub-folder of .txt files per class, "
     "'synthetic' (built in, offline), 'keras' (keras.datasets.imdb, downloads once), a path to "
     "aclImdb_v1.tar.gz or to an extracted aclImdb/ folder, or a path to an .npz file with "
     "integer arrays x_train, y_train, x_test, y_test"
 )
+# The ModelConfig fields a user's own texts may set (TrainConfig.fit_to_data): the IMDB sources
+# keep the lecture's sizes.
+FITTABLE_SIZES = ("vocabulary_size", "sequence_length")
 
 # "constant": the lecture's Adam. "cosine": from the peak down to 0 over the run.
 # "warmup-cosine": a linear rise to the peak over `warmup_epochs`, then cosine to 0.
@@ -91,6 +95,11 @@ class ModelConfig:
         hidden_units: Width of the hidden dense layer.
         dropout_rate: Fraction dropped after the embedding and after the hidden layer.
         batch_normalization: Add BatchNormalization after the convolution and the hidden layer.
+        num_classes: Classes the head chooses between: 2 gives the lecture's one sigmoid unit,
+            more a softmax over ``num_classes`` units on the same body.
+        architecture: The body, by its registered name
+            ([`register_architecture`][seqnet.model.register_architecture]); ``"cnn"`` is the
+            lecture's, which the other fields describe.
     """
 
     vocabulary_size: int = 5000  # Embedding rows; the reserved ids 0-2 included
@@ -101,6 +110,8 @@ class ModelConfig:
     hidden_units: int = 250
     dropout_rate: float = 0.2  # after the embedding and after the hidden layer
     batch_normalization: bool = False  # the lecture's BatchNorm after conv and hidden layer
+    num_classes: int = 2  # 2: Dense(1, sigmoid), the lecture's; more: Dense(num_classes, softmax)
+    architecture: str = "cnn"  # the lecture's body; others via seqnet.model.register_architecture
 
     def __post_init__(self) -> None:
         require_positive(
@@ -122,6 +133,15 @@ class ModelConfig:
                 f"ModelConfig.kernel_size ({self.kernel_size}) cannot exceed "
                 f"sequence_length ({self.sequence_length})."
             )
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+            raise ValueError(
+                f"ModelConfig.num_classes must be an integer, got {self.num_classes!r}."
+            )
+        if self.num_classes < 2:
+            raise ValueError(
+                f"ModelConfig.num_classes must be at least 2 (a classifier needs two classes to "
+                f"choose between), got {self.num_classes}."
+            )
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(
                 f"ModelConfig.dropout_rate must be in [0, 1), got {self.dropout_rate}."
@@ -135,6 +155,44 @@ class ModelConfig:
         tensor is only reduced; impossible with batch normalization, which sits in between.
         """
         return not self.batch_normalization
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to read a user's labelled texts (tables and class folders); IMDB sources ignore it.
+
+    Attributes:
+        text_columns: The CSV/TSV/JSON Lines fields holding the text; several are joined with
+            a space (e.g. a title and a description).
+        label_column: The field holding each row's class.
+        test_data: A separate labelled test set in the same forms; without it ``test_share``
+            of the data is held out.
+        class_names: A classes.txt naming integer labels, one name per line in label order.
+        test_share: The share held out (seeded, stratified by class) for the final test when
+            there is no ``test_data``.
+        validation_share: The share of the remaining training rows scored after each epoch,
+            so that model selection never looks at the test data.
+    """
+
+    text_columns: tuple[str, ...] = ("text",)
+    label_column: str = "label"
+    test_data: str | None = None
+    class_names: str | None = None
+    test_share: float = 0.2
+    validation_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text_columns", tuple(self.text_columns))
+        if not self.text_columns or not all(self.text_columns):
+            raise ValueError("DataOptions.text_columns must name at least one column.")
+        if not self.label_column:
+            raise ValueError("DataOptions.label_column must name a column.")
+        for name in ("test_share", "validation_share"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(
+                    f"DataOptions.{name} must lie strictly between 0 and 1, "
+                    f"got {getattr(self, name)!r}."
+                )
 
 
 # What the lecture trains with (batch 32, constant Adam 1e-3, 2 epochs): the fields of
@@ -156,8 +214,9 @@ class TrainConfig:
     """One training run: data, recipe and network. seqnet's fast recipe is the default.
 
     Attributes:
-        data: ``"keras"``, ``"synthetic"``, or a path to aclImdb_v1.tar.gz, aclImdb/ or an .npz
-            file (see [`load_imdb`][seqnet.data.load_imdb]).
+        data: A labelled table (.csv, .tsv, .jsonl) or class folder, ``"keras"``,
+            ``"synthetic"``, or a path to aclImdb_v1.tar.gz, aclImdb/ or an .npz file (see
+            [`read_dataset`][seqnet.data.read_dataset]).
         epochs: Passes over the training split.
         batch_size: Reviews per gradient step, in total over all replicas (the global batch).
         learning_rate: Adam's step size; its peak under a schedule.
@@ -173,9 +232,13 @@ class TrainConfig:
         model: The network's architecture.
         distribute: ``"none"`` (one device) or ``"data-parallel"`` (every global batch split
             evenly over all devices; see [`seqnet.parallel`][seqnet.parallel]).
+        data_options: How to read a user's labelled texts (columns, test data, shares).
+        fit_to_data: The ``model`` sizes (of ``FITTABLE_SIZES``) that a user's own texts set,
+            replacing the config's: a vocabulary of the words seen, a length covering most
+            texts. The saved config holds the sizes chosen and an empty ``fit_to_data``.
     """
 
-    data: str = "synthetic"  # "keras", "synthetic", or a path to aclImdb_v1.tar.gz, aclImdb/, .npz
+    data: str = "synthetic"  # a .csv/.tsv/.jsonl or class folder, "keras", "synthetic", aclImdb
     # The fast recipe: reaches 0.885+ test accuracy on IMDB in fewer reviews than the lecture's
     # (docs/benchmarks.md has the sweep behind these values).
     epochs: int = 2
@@ -192,8 +255,16 @@ class TrainConfig:
     synthetic_samples: int = 2000  # reviews per split when data="synthetic"
     model: ModelConfig = field(default_factory=ModelConfig)
     distribute: str = "none"  # one of DISTRIBUTE_STRATEGIES
+    data_options: DataOptions = field(default_factory=DataOptions)
+    fit_to_data: tuple[str, ...] = FITTABLE_SIZES  # sizes a user's texts choose; IMDB keeps its
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fit_to_data", tuple(self.fit_to_data))
+        unknown = set(self.fit_to_data) - set(FITTABLE_SIZES)
+        if unknown:
+            raise ValueError(
+                f"TrainConfig.fit_to_data takes {', '.join(FITTABLE_SIZES)}; got {sorted(unknown)}."
+            )
         require_positive(
             "TrainConfig",
             epochs=self.epochs,
@@ -254,6 +325,9 @@ class TrainConfig:
             values.setdefault("warmup_epochs", 0.0)  # 0.1 had no warm-up
             values.setdefault("validation_samples", None)  # and scored the whole split
         values["model"] = ModelConfig(**model)
+        values["data_options"] = DataOptions(**values.get("data_options", {}))
+        # Configs saved before fit_to_data existed were trained at the sizes they name.
+        values.setdefault("fit_to_data", ())
         return cls(**values)
 
 

@@ -1,4 +1,4 @@
-"""Classify raw review text with a trained model and the vocabulary saved beside it."""
+"""Classify raw text with a trained model and the vocabulary and classes saved beside it."""
 
 from __future__ import annotations
 
@@ -14,10 +14,17 @@ import keras
 import numpy as np
 
 from seqnet.buckets import bucket_sizes, review_lengths, trimmed_length
-from seqnet.config import DECISION_THRESHOLD, INFERENCE_BATCH_SIZE, RESERVED_IDS, check_threshold
+from seqnet.config import (
+    DECISION_THRESHOLD,
+    INFERENCE_BATCH_SIZE,
+    RESERVED_IDS,
+    ModelConfig,
+    check_threshold,
+)
 from seqnet.data import check_token_ids
-from seqnet.model import input_limits, model_config_of, portable_model
-from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model
+from seqnet.model import architecture_of, portable_model
+from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model, load_run_config
+from seqnet.task import CLASSES_FILE, IMDB_CLASSES, Task, decide_one
 from seqnet.text import Vocabulary
 
 
@@ -40,88 +47,89 @@ def check_batch_size(batch_size: int) -> int:
     return int(batch_size)
 
 
-def label_and_score(probability: float, threshold: float = DECISION_THRESHOLD) -> tuple[str, float]:
-    """The label a probability implies, and the confidence in that label.
-
-    This is the one mapping from the model's output to ``label`` and ``score``, shared by
-    [`Prediction`][seqnet.predict.Prediction], ``seqnet predict`` and the serving code.
-
-    Args:
-        probability: The model's probability that the review is positive, in ``[0, 1]``.
-        threshold: The probability from which a review is labelled positive, in ``(0, 1)``.
-
-    Returns:
-        ``("positive", probability)`` if ``probability >= threshold``, else
-        ``("negative", 1 - probability)``.
-
-    Raises:
-        ValueError: If ``probability`` is not in ``[0, 1]`` or ``threshold`` not in ``(0, 1)``.
-
-    Examples:
-        >>> label_and_score(0.8)
-        ('positive', 0.8)
-        >>> label_and_score(0.25)
-        ('negative', 0.75)
-    """
-    threshold = check_threshold(threshold)
-    probability = float(probability)
-    if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
-        raise ValueError(f"probability must lie in [0, 1], got {probability}.")
-    if probability >= threshold:
-        return "positive", probability
-    return "negative", 1.0 - probability
-
-
 @dataclass(frozen=True)
 class Prediction:
-    """One review's probability of being positive, and the label and score it implies.
+    """One text's class probabilities, and the label and score they imply.
 
     Args:
-        text: The review as given.
-        probability: The model's probability that the review is positive.
-        threshold: The probability from which the review is labelled positive.
-        known_words: Words of the review the model read that its vocabulary knows; 0 means
-            the model saw nothing but unknown words, so the probability says nothing about
-            the review. None where not counted.
+        text: The text as given.
+        probabilities: The model's probability of each class, in ``classes``' order.
+        classes: The class names, in index order; IMDB's by default.
+        threshold: For two classes: the probability of the second class (IMDB: positive)
+            from which a text gets it. More classes take the most probable one.
+        known_words: Words of the text the model read that its vocabulary knows; 0 means
+            the model saw nothing but unknown words, so the probabilities say nothing about
+            the text. None where not counted.
+
+    Examples:
+        >>> Prediction("Superb.", (0.2, 0.8)).label
+        'positive'
+        >>> Prediction("Goal!", (0.1, 0.7, 0.2), ("World", "Sports", "Business")).score
+        0.7
     """
 
     text: str
-    probability: float
+    probabilities: tuple[float, ...]
+    classes: tuple[str, ...] = IMDB_CLASSES
     threshold: float = DECISION_THRESHOLD
     known_words: int | None = None
 
     def __post_init__(self) -> None:
         check_threshold(self.threshold)
+        object.__setattr__(self, "probabilities", tuple(float(p) for p in self.probabilities))
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if len(self.probabilities) != len(self.classes):
+            raise ValueError(
+                f"{len(self.probabilities)} probabilities for {len(self.classes)} classes."
+            )
+        if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in self.probabilities):
+            raise ValueError(f"probabilities must lie in [0, 1], got {self.probabilities}.")
+
+    @property
+    def index(self) -> int:
+        """The index of the label among ``classes``."""
+        return decide_one(self.probabilities, self.threshold)
 
     @property
     def label(self) -> str:
-        """``"positive"`` if the probability is at least the threshold, else ``"negative"``."""
-        return label_and_score(self.probability, self.threshold)[0]
+        """The name of the class the text is given."""
+        return self.classes[self.index]
 
     @property
     def score(self) -> float:
-        """Confidence in the label: the probability of it, so at least ``1 - threshold``."""
-        return label_and_score(self.probability, self.threshold)[1]
+        """Confidence in the label: its probability."""
+        return self.probabilities[self.index]
 
-    def to_json(self) -> dict:
-        """Text, label, score, probability and the known words (where counted), as
-        ``seqnet predict --json`` prints them."""
-        counted = {} if self.known_words is None else {"known_words": self.known_words}
-        return {
-            "text": self.text,
-            "label": self.label,
-            "score": self.score,
-            "probability": self.probability,
-            **counted,
-        }
+    @property
+    def probability(self) -> float:
+        """For two classes, the probability of the second (IMDB: of a positive review), as
+        seqnet 0.2 reported it; for more, the label's."""
+        return self.probabilities[1] if len(self.classes) == 2 else self.score
+
+    def to_json(self, *, all_probabilities: bool = False) -> dict:
+        """Text, label, score (two classes: and ``probability``), the known words (where
+        counted) and, if asked, every class's probability, as ``seqnet predict --json``
+        prints them."""
+        row = {"text": self.text, "label": self.label, "score": self.score}
+        if len(self.classes) == 2:
+            row["probability"] = self.probability
+        if self.known_words is not None:
+            row["known_words"] = self.known_words
+        if all_probabilities:
+            row["probabilities"] = dict(zip(self.classes, self.probabilities, strict=True))
+        return row
 
 
 class Classifier:
-    """A trained model plus its vocabulary: raw text in, probabilities out.
+    """A trained model with its vocabulary and classes: raw text in, probabilities out.
 
     Args:
-        model: A trained model built by [`build_imdb_cnn`][seqnet.model.build_imdb_cnn].
-        vocabulary: The vocabulary the model was trained with.
+        model: The portable network of ``config`` (as ``seqnet train`` saves it, or from
+            [`portable_model`][seqnet.model.portable_model]).
+        vocabulary: The vocabulary the model was trained with; None for a scorer of token
+            ids only (data read as ids, such as an .npz file).
+        config: The network's config, from the run's saved config.
+        task: The classes; IMDB's by default.
 
     Examples:
         >>> classifier = Classifier.load("runs/imdb-cnn")  # doctest: +SKIP
@@ -131,23 +139,28 @@ class Classifier:
         ['positive', 'negative']
     """
 
-    def __init__(self, model: keras.Model, vocabulary: Vocabulary) -> None:
-        self.model = model
-        self.vocabulary = vocabulary
-        self.vocabulary_size, self.sequence_length = input_limits(model)
-        if vocabulary.num_words > self.vocabulary_size:
-            raise ValueError(
-                f"The vocabulary has {vocabulary.num_words} ids but the model's embedding only "
-                f"{self.vocabulary_size}; they do not belong together."
-            )
-        # The same weights for reviews of any length: each forward pass convolves only the
-        # positions its longest review needs, with the same outputs (see seqnet.buckets).
-        self._any_length = portable_model(model, variable_length=True)
-        self._kernel_size = model_config_of(model).kernel_size
+    def __init__(
+        self,
+        model: keras.Model,
+        vocabulary: Vocabulary | None,
+        config: ModelConfig,
+        task: Task = Task(),
+    ) -> None:
+        self.model, self.vocabulary, self.config, self.task = model, vocabulary, config, task
+        self.vocabulary_size, self.sequence_length = config.vocabulary_size, config.sequence_length
+        _check_parts(model, vocabulary, config, task)
+        # The same weights for texts of any length: each forward pass runs only the positions
+        # its longest text needs, with the same outputs (see seqnet.buckets).
+        self._window = architecture_of(config).trim_window(config)
+        self._any_length = (
+            model
+            if self._window is None
+            else portable_model(model, config, from_training=False, variable_length=True)
+        )
 
     @classmethod
     def load(cls, workdir: str | Path) -> Classifier:
-        """Load ``model.keras`` and ``vocabulary.json`` written by ``seqnet train``.
+        """Load the model, vocabulary, config and classes ``seqnet train`` wrote.
 
         Args:
             workdir: The run folder.
@@ -156,11 +169,16 @@ class Classifier:
             A classifier for raw text.
 
         Raises:
-            FileNotFoundError: If the model or the vocabulary is missing.
-            ValueError: If a file is not a safe, valid model or vocabulary.
+            FileNotFoundError: If the model, the vocabulary or the config is missing.
+            ValueError: If a file is not a safe, valid model, vocabulary or classes file.
         """
         workdir = Path(workdir)
-        return cls(load_model(workdir / MODEL_FILE), Vocabulary.load(workdir / VOCABULARY_FILE))
+        return cls(
+            load_model(workdir / MODEL_FILE),
+            Vocabulary.load(workdir / VOCABULARY_FILE),
+            load_run_config(workdir).model,
+            Task.load(workdir / CLASSES_FILE),
+        )
 
     @overload
     def predict(
@@ -189,7 +207,8 @@ class Classifier:
 
         Args:
             texts: One review, or a sequence of them; HTML such as ``<br />`` is cleaned away.
-            threshold: The probability from which a review is labelled positive.
+            threshold: For two classes, the probability of the second (IMDB: positive) from
+                which a text gets it; more classes take the most probable one.
             batch_size: Reviews per forward pass.
             progress: Called after each batch with the number of reviews it held.
 
@@ -202,14 +221,15 @@ class Classifier:
             ValueError: If ``texts`` holds something else than strings, ``threshold`` is not
                 in ``(0, 1)`` or ``batch_size`` is not a positive integer.
         """
-        threshold = check_threshold(threshold)  # before the model runs, not after
+        threshold = self.task.checked_threshold(threshold)  # before the model runs, not after
         if isinstance(texts, str):
             return self.predict([texts], threshold=threshold, batch_size=batch_size)[0]
         probabilities, known = self._probabilities_and_known_words(texts, batch_size, progress)
         warn_if_unknown(known, self.vocabulary.num_words)
+        classes = self.task.class_names
         return [
-            Prediction(text, float(probability), threshold, int(count))
-            for text, probability, count in zip(texts, probabilities, known, strict=True)
+            Prediction(text, tuple(row), classes, threshold, int(count))
+            for text, row, count in zip(texts, probabilities.tolist(), known, strict=True)
         ]
 
     def predict_probabilities(
@@ -219,7 +239,7 @@ class Classifier:
         batch_size: int = INFERENCE_BATCH_SIZE,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """Probability that each review is positive.
+        """The probability of each class for each text.
 
         Texts are encoded one batch at a time, so a large file never holds all its token ids
         in memory at once.
@@ -230,7 +250,7 @@ class Classifier:
             progress: Called after each batch with the number of reviews it held.
 
         Returns:
-            float64 array of shape ``(len(texts),)``.
+            float64 array of shape ``(len(texts), num_classes)``.
 
         Raises:
             ValueError: If ``texts`` is a single string or holds something else than strings,
@@ -244,8 +264,11 @@ class Classifier:
         """``predict_probabilities``' answer, and each review's count of known word ids."""
         if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
             raise ValueError("texts must be a sequence of strings, e.g. ['a great film'].")
+        if self.vocabulary is None:
+            raise ValueError("This classifier has no vocabulary; it scores token ids only.")
         check_batch_size(batch_size)
-        chunks, known = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]  # no texts: empty arrays
+        chunks = [np.zeros((0, self.task.num_classes))]  # no texts: empty arrays
+        known = [np.zeros(0, dtype=np.int64)]
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             token_ids = self.vocabulary.encode_batch(batch, self.sequence_length)
@@ -264,7 +287,7 @@ class Classifier:
             batch_size: Reviews per forward pass.
 
         Returns:
-            float64 array of shape ``(batch,)``.
+            float64 array of shape ``(batch, num_classes)``: each class's probability.
 
         Raises:
             ValueError: If the ids do not fit the model (see
@@ -278,15 +301,16 @@ class Classifier:
             self._forward(x[order[start : start + batch_size]], batch_size)
             for start in range(0, len(x), batch_size)
         ]
-        probabilities = np.empty(len(x), dtype=np.float64)
-        probabilities[order] = np.concatenate([np.zeros((0, 1)), *chunks])[:, 0]
-        return probabilities
+        outputs = np.empty((len(x), self.task.output_units), dtype=np.float64)
+        outputs[order] = np.concatenate([np.zeros((0, self.task.output_units)), *chunks])
+        return self.task.probabilities(outputs).astype(np.float64)
 
     def compile_shapes(self, batch_size: int) -> None:
         """Run every input shape that forward passes of up to ``batch_size`` reviews use, so
         that JAX and TensorFlow compile them now rather than on a later call."""
+        lengths = bucket_sizes(self.sequence_length) if self._window else [self.sequence_length]
         for rows in sorted({_padded_rows(rows, batch_size) for rows in range(1, batch_size + 1)}):
-            for length in bucket_sizes(self.sequence_length):
+            for length in lengths:
                 self._any_length.predict_on_batch(np.zeros((rows, length), dtype=np.int32))
 
     def _forward(self, token_ids: np.ndarray, batch_size: int) -> np.ndarray:
@@ -298,10 +322,32 @@ class Classifier:
         so that JAX and TensorFlow compile a handful of shapes once, not one per chunk.
         """
         rows = len(token_ids)
-        trimmed = token_ids[:, -trimmed_length(token_ids, kernel_size=self._kernel_size) :]
+        if self._window is not None:
+            token_ids = token_ids[:, -trimmed_length(token_ids, kernel_size=self._window) :]
         padding = _padded_rows(rows, batch_size) - rows
-        padded = np.pad(trimmed, ((0, padding), (0, 0)))  # (padded rows, length)
-        return np.asarray(self._any_length.predict_on_batch(padded))[:rows]  # (rows, 1)
+        padded = np.pad(token_ids, ((0, padding), (0, 0)))  # (padded rows, length)
+        return np.asarray(self._any_length.predict_on_batch(padded))[:rows]  # (rows, units)
+
+
+def _check_parts(
+    model: keras.Model, vocabulary: Vocabulary, config: ModelConfig, task: Task
+) -> None:
+    """Refuse a model, vocabulary, config and classes that do not belong together."""
+    if vocabulary is not None and vocabulary.num_words > config.vocabulary_size:
+        raise ValueError(
+            f"The vocabulary has {vocabulary.num_words} ids but the model's embedding only "
+            f"{config.vocabulary_size}; they do not belong together."
+        )
+    if task.num_classes != config.num_classes:
+        raise ValueError(
+            f"The run names {task.num_classes} classes but its model has "
+            f"{config.num_classes}; they do not belong together."
+        )
+    if model.input_shape[1] not in (None, config.sequence_length):
+        raise ValueError(
+            f"The model reads {model.input_shape[1]} tokens but its config says "
+            f"{config.sequence_length}; they do not belong together."
+        )
 
 
 class UnknownWordsWarning(UserWarning):

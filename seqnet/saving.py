@@ -16,29 +16,80 @@ from pathlib import Path
 
 import keras
 
+from seqnet.config import ModelConfig, TrainConfig
 from seqnet.files import write_atomically
 from seqnet.model import compile_for_training, portable_model
-from seqnet.plot import plot_history
+from seqnet.plot import plot_confusion_matrix, plot_history
+from seqnet.task import CLASSES_FILE, Task
 from seqnet.text import Vocabulary
 
 MODEL_FILE = "model.keras"
 VOCABULARY_FILE = "vocabulary.json"
+CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 HISTORY_PLOT_FILE = "history.png"
+CONFUSION_PLOT_FILE = "confusion.png"
 
 
 def save_run(
-    workdir: Path, model: keras.Model, vocabulary: Vocabulary | None, metrics: dict
+    workdir: Path,
+    model: keras.Model,
+    config: TrainConfig,
+    vocabulary: Vocabulary | None,
+    task: Task,
+    metrics: dict,
 ) -> None:
-    """Write every output atomically, so an interrupted save never corrupts an earlier run."""
+    """Write every output atomically, so an interrupted save never corrupts an earlier run.
+
+    Args:
+        workdir: The run folder.
+        model: The trained training network of ``config.model``.
+        config: The run's config, its sizes as trained (saved as ``config.json``, which
+            everything that loads the run reads its network's settings from).
+        vocabulary: The vocabulary, or None for token ids read from an .npz file.
+        task: The classes (``classes.json``).
+        metrics: What [`train_and_evaluate`][seqnet.train.train_and_evaluate] returns; its
+            ``test`` report is also drawn as ``confusion.png``.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    # A bucketed training network accepts any length; the saved one keeps its config's.
-    length = metrics["config"]["model"]["sequence_length"]
-    save_model(portable_model(model, sequence_length=length), workdir / MODEL_FILE)
+    portable = portable_model(model, config.model, from_training=True)
+    save_model(portable, workdir / MODEL_FILE)
     if vocabulary is not None:
         vocabulary.save(workdir / VOCABULARY_FILE)
-    write_atomically(workdir / METRICS_FILE, json.dumps(metrics, indent=2).encode())
+    task.save(workdir / CLASSES_FILE)
+    write_json(workdir / CONFIG_FILE, config.to_dict())
+    write_json(workdir / METRICS_FILE, metrics)
     plot_history(metrics["history"], workdir / HISTORY_PLOT_FILE)
+    plot_confusion_matrix(metrics["test"], workdir / CONFUSION_PLOT_FILE)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """``payload`` as indented UTF-8 JSON, written atomically."""
+    write_atomically(path, json.dumps(payload, indent=2, ensure_ascii=False).encode())
+
+
+def load_run_config(workdir: str | Path) -> TrainConfig:
+    """The config a run folder's network was trained with.
+
+    Read from ``config.json``; a run of seqnet 0.2 kept it in ``metrics.json`` only.
+
+    Raises:
+        FileNotFoundError: If the folder has neither.
+        ValueError: If the file is not a config seqnet can read.
+    """
+    workdir = Path(workdir)
+    for name, key in ((CONFIG_FILE, None), (METRICS_FILE, "config")):
+        path = workdir / name
+        if path.is_file():
+            try:
+                payload = json.loads(path.read_text(encoding="utf-8"))
+                return TrainConfig.from_dict(payload[key] if key else payload)
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{path} is not a seqnet run config ({error}).") from None
+    raise FileNotFoundError(
+        f"No {CONFIG_FILE} in {workdir}: it is not a finished seqnet run; train one with "
+        f"`seqnet train --workdir {workdir}`."
+    )
 
 
 def save_model(model: keras.Model, path: Path) -> None:
@@ -87,7 +138,8 @@ def _load_with_fresh_optimizer(path: Path) -> keras.Model:
     if isinstance(rate, dict):
         rate = keras.optimizers.schedules.deserialize(rate)
     model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    compile_for_training(model, learning_rate=rate)
+    num_classes = max(2, model.output_shape[-1])  # one unit: two classes
+    compile_for_training(model, ModelConfig(num_classes=num_classes), learning_rate=rate)
     warnings.warn(
         f"The optimizer saved in {path} ({optimizer.get('class_name', 'unknown')} from "
         f"{optimizer.get('module', 'an unknown module')}) cannot be rebuilt under the "

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
-import json
 import time
 import warnings
 from collections.abc import Sequence
@@ -19,13 +19,14 @@ from seqnet.buckets import BucketedBatches, bucketed_batches, buckets_exactly, f
 from seqnet.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from seqnet.compilation import compilation_notice
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
-from seqnet.data import ImdbDataset, check_labels, check_token_ids, read_dataset
-from seqnet.model import build_model, compile_for_evaluation, input_limits
+from seqnet.data import Dataset, read_dataset
+from seqnet.evaluate import evaluate
+from seqnet.model import architecture_of, build_model
 from seqnet.parallel import ReplicaLayout, Replicas, keras_fit, open_replicas
 from seqnet.progress import EpochProgress, notice
-from seqnet.saving import METRICS_FILE, MODEL_FILE, VOCABULARY_FILE, load_model, save_run
+from seqnet.saving import save_run
+from seqnet.task import Task
 from seqnet.tensorflow_guard import tensorflow_left_unimported
-from seqnet.text import Vocabulary
 from seqnet.workdir import claim_workdir, locked_workdir
 
 
@@ -50,15 +51,38 @@ class EpochTimer(keras.callbacks.Callback):
         self.epoch_seconds.append(ended - self._started)
 
 
-def load_training_data(config: TrainConfig, *, verbose: bool = True) -> ImdbDataset:
-    """Read the data set named by ``config.data``, sized for ``config.model``."""
+def load_training_data(config: TrainConfig, *, verbose: bool = True) -> Dataset:
+    """Read the data set named by ``config.data``, sized for ``config.model`` (or, for the
+    sizes in ``config.fit_to_data``, for the user's texts)."""
     return read_dataset(
         config.data,
         num_words=config.model.vocabulary_size,
         maxlen=config.model.sequence_length,
         synthetic_samples=config.synthetic_samples,
         verbose=verbose,
+        options=config.data_options,
+        seed=config.seed,
+        fit=frozenset(config.fit_to_data),
     )
+
+
+def config_for_data(config: TrainConfig, dataset: Dataset) -> TrainConfig:
+    """``config`` as the data makes it: its classes, and the sizes fitted to the texts.
+
+    The result names no size left to fit, so it is what checkpoints and ``config.json`` keep.
+    """
+    vocabulary_size = (
+        dataset.vocabulary.num_words
+        if dataset.vocabulary is not None and "vocabulary_size" in config.fit_to_data
+        else config.model.vocabulary_size
+    )
+    model = dataclasses.replace(
+        config.model,
+        vocabulary_size=vocabulary_size,
+        sequence_length=dataset.x_train.shape[1],
+        num_classes=len(dataset.class_names),
+    )
+    return dataclasses.replace(config, model=model, fit_to_data=())
 
 
 # Mixed with the seed to draw the validation sample, apart from the shuffles' (seed, epoch).
@@ -109,7 +133,7 @@ class TrainingDivergedError(ValueError):
 
 def train_one_epoch(
     model: keras.Model,
-    data: ImdbDataset,
+    data: Dataset,
     config: TrainConfig,
     epoch: int,
     *,
@@ -187,12 +211,15 @@ def batch_shapes(data, batch_size: int) -> int:
     return 1 + (samples > batch_size and samples % batch_size != 0)
 
 
-def validation_split(data: ImdbDataset, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The test reviews scored after each epoch: the whole split, or a fixed sample of it.
+def validation_split(data: Dataset, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The texts scored after each epoch.
 
-    The sample depends only on the seed, so every epoch and a resumed run score the same
-    reviews.
+    A user's data brings its own, held out of the training rows. IMDB's is the test split
+    (as the lecture does) or a fixed sample of it, which depends only on the seed, so every
+    epoch and a resumed run score the same reviews.
     """
+    if data.x_validation is not None:
+        return data.x_validation, data.y_validation
     if _validates_on_whole_split(data, config):
         return data.x_test, data.y_test
     rng = np.random.default_rng([config.seed, VALIDATION_STREAM])
@@ -200,7 +227,7 @@ def validation_split(data: ImdbDataset, config: TrainConfig) -> tuple[np.ndarray
     return data.x_test[picked], data.y_test[picked]
 
 
-def _validates_on_whole_split(data: ImdbDataset, config: TrainConfig) -> bool:
+def _validates_on_whole_split(data: Dataset, config: TrainConfig) -> bool:
     # Data-parallel engines score the validation data in their own, distributed way; the
     # whole split there spares a second, undistributed pass at the end.
     count = config.validation_samples
@@ -210,11 +237,11 @@ def _validates_on_whole_split(data: ImdbDataset, config: TrainConfig) -> bool:
 def trains_bucketed(model: keras.Model, layout: ReplicaLayout) -> bool:
     """Whether ``model`` trains on length-bucketed batches: on one device, if it accepts any
     length. Data-parallel engines split fixed-length global batches, so they never do."""
-    return layout.strategy == "none" and input_limits(model)[1] is None
+    return layout.strategy == "none" and model.input_shape[1] is None
 
 
 def epoch_data(
-    model: keras.Model, data: ImdbDataset, config: TrainConfig, epoch: int, layout: ReplicaLayout
+    model: keras.Model, data: Dataset, config: TrainConfig, epoch: int, layout: ReplicaLayout
 ) -> tuple[Any, np.ndarray | None, Any]:
     """``(x, y, validation_data)`` for ``fit`` in epoch ``epoch``: shuffled, maybe bucketed.
 
@@ -228,7 +255,7 @@ def epoch_data(
     if not trains_bucketed(model, layout):
         order = rng.permutation(len(data.x_train))
         return data.x_train[order], data.y_train[order], (x_validation, y_validation)
-    kernel_size = config.model.kernel_size
+    kernel_size = architecture_of(config.model).trim_window(config.model)
     train = bucketed_batches(data.x_train, config.batch_size, kernel_size=kernel_size, rng=rng)
     return (
         fit_input(BucketedBatches(data.x_train, data.y_train, train)),
@@ -250,27 +277,6 @@ def _is_finite(model: keras.Model, probe: np.ndarray) -> bool:
     outputs = keras.ops.convert_to_numpy(model(probe, training=False))
     weights_finite = all(np.isfinite(weight).all() for weight in model.get_weights())
     return weights_finite and bool(np.isfinite(outputs).all())
-
-
-def evaluate(
-    model: keras.Model, x, y, *, batch_size: int = INFERENCE_BATCH_SIZE
-) -> dict[str, float]:
-    """Loss and accuracy of ``model`` on checked token ids ``x`` and labels ``y``.
-
-    A variable-length training network scores the reviews in trimmed batches sorted by
-    length ([`seqnet.buckets`][seqnet.buckets]), which give the untrimmed outputs.
-    """
-    vocabulary_size, length = input_limits(model)
-    x = check_token_ids(x, vocabulary_size, length)
-    y = check_labels(y, len(x))
-    compile_for_evaluation(model)
-    if length is None:
-        kernel_size = model.get_layer("convolution").kernel_size[0]
-        batches = sorted_by_length(x, y, kernel_size=kernel_size, batch_size=batch_size)
-        results = model.evaluate(batches, verbose=0, return_dict=True)
-    else:
-        results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    return {name: float(value) for name, value in results.items()}
 
 
 def train_and_evaluate(
@@ -322,20 +328,22 @@ def train_and_evaluate(
             if chief:
                 claim_workdir(workdir, resume=resume, force=force)
             dataset = load_training_data(config, verbose=bool(verbose))
+            config = config_for_data(config, dataset)
             data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
             with replicas.scope():  # JAX and TensorFlow place the variables on every replica
                 run = _start_or_resume(workdir, config, data, resume)
             warn_if_too_small(config, len(data.x_train))  # once the run is known to start
             _train_epochs(run, data, config, workdir, replicas, verbose)
-            test = _final_test(run.model, data, config, run.epochs)
+            task = Task(dataset.class_names)
+            test = _final_test(run.model, data, config, task)
             metrics = _metrics(config, dataset, run, test, replicas.layout)
             if chief:
-                save_run(workdir, run.model, dataset.vocabulary, metrics)
+                save_run(workdir, run.model, config, dataset.vocabulary, task, metrics)
     return metrics
 
 
 def _start_or_resume(
-    workdir: Path, config: TrainConfig, data: ImdbDataset, resume: bool
+    workdir: Path, config: TrainConfig, data: Dataset, resume: bool
 ) -> Checkpoint:
     """The checkpoint to continue with ``resume``, its schedule fitted to ``config.epochs``;
     else a new model with no epochs."""
@@ -399,7 +407,7 @@ def learning_rate_schedule(
 
 def _train_epochs(
     run: Checkpoint,
-    data: ImdbDataset,
+    data: Dataset,
     config: TrainConfig,
     workdir: Path,
     replicas: Replicas,
@@ -427,23 +435,18 @@ def _train_epochs(
 
 
 def _final_test(
-    model: keras.Model, data: ImdbDataset, config: TrainConfig, epochs: list[dict]
-) -> dict[str, float]:
-    """Loss and accuracy on the whole test split, and the seconds that took.
-
-    Where the last epoch already scored the whole split, its figures are the answer.
-    """
-    if _validates_on_whole_split(data, config):
-        last = epochs[-1]
-        return {"loss": last["val_loss"], "accuracy": last["val_accuracy"], "seconds": 0.0}
+    model: keras.Model, data: Dataset, config: TrainConfig, task: Task
+) -> dict[str, Any]:
+    """The report on the whole test split ([`evaluate`][seqnet.evaluate.evaluate]) and the
+    seconds it took."""
     started = time.perf_counter()
-    results = evaluate(model, data.x_test, data.y_test)
-    return {**results, "seconds": time.perf_counter() - started}
+    report = evaluate(model, data.x_test, data.y_test, config.model, task, logits=True)
+    return {**report, "seconds": time.perf_counter() - started}
 
 
 def _metrics(
     config: TrainConfig,
-    dataset: ImdbDataset,
+    dataset: Dataset,
     run: Checkpoint,
     test: dict[str, float],
     layout: ReplicaLayout,
@@ -454,7 +457,10 @@ def _metrics(
         "versions": installed_versions(),
         "config": config.to_dict(),
         "data_source": dataset.source,
+        "classes": list(dataset.class_names),
+        "data": dataset.report,  # rows read, kept and refused; held-out shares; fitted sizes
         "train_samples": len(dataset.x_train),
+        "validation_samples": None if dataset.x_validation is None else len(dataset.x_validation),
         "test_samples": len(dataset.x_test),
         "history": epochs,
         # Resumes that rebuilt the learning-rate schedule for another number of epochs.
@@ -464,7 +470,9 @@ def _metrics(
         / float(np.mean([epoch["train_seconds"] for epoch in epochs])),
         "test_loss": test["loss"],
         "test_accuracy": test["accuracy"],
+        "test_macro_f1": test["macro_f1"],
         "test_seconds": test["seconds"],
+        "test": test,  # per-class precision, recall, F1, support, and the confusion matrix
         "distribution": layout.to_dict(),
     }
 
@@ -477,51 +485,3 @@ def installed_versions() -> dict[str, str]:
         "keras": keras.__version__,
         backend: importlib.import_module(backend).__version__,
     }
-
-
-def evaluate_run(
-    workdir: str | Path,
-    *,
-    data: str | None = None,
-    batch_size: int = INFERENCE_BATCH_SIZE,
-    verbose: bool = True,
-) -> dict[str, Any]:
-    """Evaluate a saved run on the test split of ``data`` (by default, its training data).
-
-    Args:
-        workdir: The run folder.
-        data: The data source; by default the one the run was trained on.
-        batch_size: Reviews per forward pass.
-        verbose: Show progress while raw text is read and tokenized.
-    """
-    workdir = Path(workdir)
-    model = load_model(workdir / MODEL_FILE)
-    recorded = _recorded_config(workdir)
-    vocabulary_size, length = input_limits(model)
-    dataset = read_dataset(
-        data or recorded.data,
-        num_words=vocabulary_size,
-        maxlen=length,
-        synthetic_samples=recorded.synthetic_samples,
-        verbose=verbose,
-    )
-    saved_vocabulary = workdir / VOCABULARY_FILE
-    if (
-        dataset.vocabulary is not None
-        and saved_vocabulary.is_file()
-        and Vocabulary.load(saved_vocabulary) != dataset.vocabulary
-    ):
-        raise ValueError(
-            f"{dataset.source} was tokenized with another vocabulary than the model in "
-            f"{workdir}; evaluate on the data source the model was trained on."
-        )
-    results = evaluate(model, dataset.x_test, dataset.y_test, batch_size=batch_size)
-    return {"workdir": str(workdir), "data_source": dataset.source, **results}
-
-
-def _recorded_config(workdir: Path) -> TrainConfig:
-    """The config a run was trained with, or the defaults for a model saved elsewhere."""
-    metrics_file = workdir / METRICS_FILE
-    if not metrics_file.is_file():
-        return TrainConfig()
-    return TrainConfig.from_dict(json.loads(metrics_file.read_text())["config"])
