@@ -109,7 +109,8 @@ def format_report(report: dict) -> str:
     for name, row in zip(names, report["per_class"], strict=True):
         scores = "".join(f"  {row[key]:>9.3f}" for key in _NUMBER_COLUMNS[:3])
         lines.append(f"{_pad(name, width)}{scores}  {row['support']:>9d}")
-    hits = round(report["accuracy"] * report["samples"])
+    matrix = report["confusion_matrix"]
+    hits = sum(matrix[i][i] for i in range(len(matrix)))
     lines += [
         "",
         f"weighted F1  {report['weighted_f1']:.3f}",
