@@ -95,6 +95,7 @@ class Counts:
     allowed: int = 0
     unexpected: list[str] = field(default_factory=list)
     real_data_ran: int = 0
+    own_data_ran: int = 0
 
 
 def test_id(case: ElementTree.Element) -> str:
@@ -132,6 +133,7 @@ def count(path: Path) -> Counts:
         if skipped is None:
             counts.ran += 1
             counts.real_data_ran += case.get("classname", "") == "tests.test_real_data"
+            counts.own_data_ran += case.get("classname", "") == "tests.test_own_data"
             continue
         message = skipped.get("message", "")
         if allowed(path.stem, test_id(case), message):
@@ -162,6 +164,10 @@ def problems(path: Path) -> list[str]:
         found.append(f"{path}: no test ran")
     if path.stem in MAIN_SUITES and counts.real_data_ran == 0:
         found.append(f"{path}: the real-data tests did not run (set SEQNET_IMDB_ARCHIVE)")
+    if path.stem in MAIN_SUITES and counts.own_data_ran == 0:
+        found.append(
+            f"{path}: the own-data tests did not run (set SEQNET_AG_NEWS and SEQNET_RUSENTIMENT)"
+        )
     return found
 
 
