@@ -65,7 +65,7 @@ def test_folder_and_archive_give_the_same_arrays(tiny_archive, tmp_path):
 
 def test_second_load_comes_from_the_cache(tiny_archive, monkeypatch):
     first = read_dataset(tiny_archive, num_words=30, maxlen=8, verbose=False)
-    monkeypatch.setattr("seqnet.data._read_raw_text", pytest.fail)  # must not re-tokenize
+    monkeypatch.setattr("seqnet.data.imdb._read_raw_text", pytest.fail)  # must not re-tokenize
     started = time.perf_counter()
     second = read_dataset(tiny_archive, num_words=30, maxlen=8, verbose=False)
     assert time.perf_counter() - started < 1.0
@@ -138,8 +138,9 @@ def test_corrupt_archive_is_a_clear_error(tiny_archive, tmp_path):
 
 
 def test_folder_without_the_layout_is_a_clear_error(tmp_path):
+    # Not IMDB's layout (no test/, no neg/): read as class folders, which need text files.
     (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
-    with pytest.raises(ValueError, match="aclImdb layout"):
+    with pytest.raises(ValueError, match=r"aclImdb/train/pos holds no \.txt files"):
         read_dataset(tmp_path, verbose=False)
 
 

@@ -1,13 +1,14 @@
-"""IMDB as padded int32 arrays, from Keras, the official archive, an .npz file or synthetic data.
+"""IMDB: keras.datasets.imdb, or the official aclImdb_v1.tar.gz or its extracted folder.
 
-NumPy and Keras utilities only: importing this module never imports TensorFlow.
+Reviews are read without extracting anything, tokenized once and cached as arrays, keyed by the
+source's size and time stamps and every setting. NumPy and Keras utilities only: importing this
+module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import bz2
 import contextlib
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -20,25 +21,19 @@ import tarfile
 import warnings
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import keras
 import numpy as np
 
-from seqnet import archive, corpus
-from seqnet.config import (
-    DATA_SOURCES_HELP,
-    OOV_ID,
-    RESERVED_IDS,
-    START_ID,
-    ModelConfig,
-    TrainConfig,
-)
+from seqnet import archive
+from seqnet.config import DATA_SOURCES_HELP
+from seqnet.data import encoding
+from seqnet.data.dataset import Dataset
 from seqnet.files import write_atomically
-from seqnet.progress import ProgressBar, notice
-from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad, tokenize
+from seqnet.progress import ProgressBar
+from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad
 
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
@@ -49,159 +44,44 @@ _CACHE_FORMAT = 2  # 2: token ids stored as uint16 when they fit
 _REVIEW_PATH = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)$")
 
 
-@dataclass(frozen=True)
-class ImdbDataset:
-    """Padded train and test arrays and the vocabulary that produced them.
-
-    Attributes:
-        x_train: Token ids, int32 of shape ``(reviews, maxlen)``.
-        y_train: Labels, int32 of shape ``(reviews,)``: 1 positive, 0 negative.
-        x_test: Token ids of the test split, like ``x_train``.
-        y_test: Labels of the test split, like ``y_train``.
-        vocabulary: The word -> id mapping, or None for .npz data that carries none.
-        source: The source the arrays were read from, e.g. ``"synthetic"`` or a path.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    vocabulary: Vocabulary | None
-    source: str
-
-    def splits(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """The arrays as ``(x_train, y_train), (x_test, y_test)``, as ``load_imdb`` returns them."""
-        return (self.x_train, self.y_train), (self.x_test, self.y_test)
-
-    def checked(self, vocabulary_size: int, sequence_length: int) -> ImdbDataset:
-        """The same data with every array checked to fit a model of these sizes.
-
-        Raises:
-            ValueError: As [`check_token_ids`][seqnet.data.check_token_ids] and
-                [`check_labels`][seqnet.data.check_labels] do, naming the split.
-        """
-        x_train = check_token_ids(self.x_train, vocabulary_size, sequence_length, name="x_train")
-        x_test = check_token_ids(self.x_test, vocabulary_size, sequence_length, name="x_test")
-        return dataclasses.replace(
-            self,
-            x_train=x_train,
-            y_train=check_labels(self.y_train, len(x_train), name="y_train"),
-            x_test=x_test,
-            y_test=check_labels(self.y_test, len(x_test), name="y_test"),
-        )
-
-
-def load_imdb(
-    source: str | os.PathLike = "keras",
-    *,
-    num_words: int = ModelConfig.vocabulary_size,
-    maxlen: int = ModelConfig.sequence_length,
-    synthetic_samples: int = TrainConfig.synthetic_samples,
-    cache_dir: str | os.PathLike | None = None,
-    verbose: bool = True,
-):
-    """Load IMDB as ``(x_train, y_train), (x_test, y_test)``, padded like ``pad_sequences``.
+def read_imdb_raw(
+    path: Path, num_words: int, maxlen: int, cache_dir: Path, verbose: bool
+) -> Dataset:
+    """IMDB from aclImdb_v1.tar.gz or an extracted aclImdb/ folder, tokenized or from the cache.
 
     Args:
-        source: ``"keras"`` (``keras.datasets.imdb``, downloads once), ``"synthetic"`` (built
-            in, offline), a path to ``aclImdb_v1.tar.gz`` or an extracted ``aclImdb/`` folder,
-            or a path to an ``.npz`` file with integer arrays ``x_train``, ``y_train``,
-            ``x_test`` and ``y_test``.
-        num_words: Keep word ids below this (Keras' ``num_words``); rarer words become id 2.
-        maxlen: Tokens per review: shorter reviews are padded with 0 in front, longer ones
-            keep their last ``maxlen`` tokens.
-        synthetic_samples: Reviews per split for ``source="synthetic"``.
-        cache_dir: Where tokenized archives are cached; defaults to ``$SEQNET_CACHE_DIR`` or
-            ``~/.cache/seqnet``.
-        verbose: Show a progress bar while reading raw text.
-
-    Returns:
-        ``(x_train, y_train), (x_test, y_test)``: token ids as int32 arrays of shape
-        ``(reviews, maxlen)`` and labels as int32 vectors, 1 for a positive review.
-
-    Raises:
-        FileNotFoundError: If ``source`` is a path that does not exist.
-        ConnectionError: If ``source="keras"`` cannot download the data set.
-        ValueError: If a size is not a positive integer or a file is not a usable data set.
-
-    Examples:
-        >>> (x_train, y_train), (x_test, y_test) = load_imdb("synthetic", maxlen=100)
-        >>> x_train.shape, x_train.dtype.name
-        ((2000, 100), 'int32')
-    """
-    dataset = read_dataset(
-        source,
-        num_words=num_words,
-        maxlen=maxlen,
-        synthetic_samples=synthetic_samples,
-        cache_dir=cache_dir,
-        verbose=verbose,
-    )
-    return dataset.splits()
-
-
-def read_dataset(
-    source: str | os.PathLike = "keras",
-    *,
-    num_words: int = ModelConfig.vocabulary_size,
-    maxlen: int = ModelConfig.sequence_length,
-    synthetic_samples: int = TrainConfig.synthetic_samples,
-    cache_dir: str | os.PathLike | None = None,
-    verbose: bool = True,
-) -> ImdbDataset:
-    """Like [`load_imdb`][seqnet.data.load_imdb], but keeps the vocabulary with the arrays.
-
-    Args:
-        source: The data source, as for [`load_imdb`][seqnet.data.load_imdb].
-        num_words: Keep word ids below this; rarer words become id 2.
+        path: The archive, the aclImdb/ folder or the folder holding it.
+        num_words: Keep the ``num_words - 4`` commonest training words; rarer ones get id 2.
         maxlen: Tokens per review after padding or truncation.
-        synthetic_samples: Reviews per split for ``source="synthetic"``.
-        cache_dir: Where tokenized archives are cached; defaults to
-            [`default_cache_dir()`][seqnet.data.default_cache_dir].
-        verbose: Show a progress bar while reading raw text.
+        cache_dir: Where the tokenized arrays are cached.
+        verbose: Show progress while reading and tokenizing.
 
     Returns:
-        The arrays, the vocabulary that encoded them (None for .npz data) and the source.
+        The train and test splits, shuffled as keras.datasets.imdb shuffles them.
     """
-    _check_sizes(num_words=num_words, maxlen=maxlen, synthetic_samples=synthetic_samples)
-    if source == "keras":
-        return _read_keras(num_words, maxlen)
-    if source == "synthetic":
-        return make_synthetic(num_words=num_words, maxlen=maxlen, samples=synthetic_samples)
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"Data source {str(source)!r} does not exist. Use {DATA_SOURCES_HELP}."
-        )
-    if path.suffix == ".npz":
-        return _read_npz(path, num_words, maxlen)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return _read_raw_text_cached(path, num_words, maxlen, cache, verbose)
+    return _read_raw_text_cached(path, num_words, maxlen, cache_dir, verbose)
 
 
-def default_cache_dir() -> Path:
-    """``$SEQNET_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/seqnet`` or ``~/.cache/seqnet``."""
-    if "SEQNET_CACHE_DIR" in os.environ:
-        return Path(os.environ["SEQNET_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seqnet"
+def is_imdb_folder(path: Path) -> bool:
+    """Whether ``path`` (or its ``aclImdb/``) has exactly IMDB's class folders, pos and neg.
 
-
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if sizes["num_words"] <= RESERVED_IDS + 1:
-        raise ValueError(
-            f"num_words must exceed {RESERVED_IDS + 1} so at least one word fits beside the "
-            f"reserved ids 0-{RESERVED_IDS}; got {sizes['num_words']}."
-        )
+    train/ may also hold ``unsup/`` (the official archive's unlabelled reviews, never read);
+    any other class folder makes it a class-folder data set instead.
+    """
+    root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+    classes = {}
+    for split in SPLITS:
+        folder = root / split
+        if not folder.is_dir():
+            return False
+        classes[split] = {entry.name for entry in os.scandir(folder) if entry.is_dir()}
+    return classes["train"] - {"unsup"} == set(LABELS) and classes["test"] == set(LABELS)
 
 
 # --- keras.datasets.imdb ---------------------------------------------------------------------
 
 
-def _read_keras(num_words: int, maxlen: int) -> ImdbDataset:
+def read_keras(num_words: int, maxlen: int) -> Dataset:
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data(num_words=num_words)
         word_index = keras.datasets.imdb.get_word_index()
@@ -211,7 +91,7 @@ def _read_keras(num_words: int, maxlen: int) -> ImdbDataset:
             f"offline use another source: 'synthetic', a path to aclImdb_v1.tar.gz or aclImdb/, "
             f"or an .npz file."
         ) from None
-    return ImdbDataset(
+    return Dataset(
         x_train=pad(x_train, maxlen),
         y_train=np.asarray(y_train, dtype=np.int32),
         x_test=pad(x_test, maxlen),
@@ -226,7 +106,7 @@ def _read_keras(num_words: int, maxlen: int) -> ImdbDataset:
 
 def _read_raw_text_cached(
     path: Path, num_words: int, maxlen: int, cache_dir: Path, verbose: bool
-) -> ImdbDataset:
+) -> Dataset:
     cache_file = cache_dir / f"imdb-{_cache_key(path, num_words, maxlen)}.npz"
     cached = _load_cache(cache_file, str(path))
     if cached is not None:
@@ -236,10 +116,10 @@ def _read_raw_text_cached(
     return dataset
 
 
-def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> ImdbDataset:
+def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Dataset:
     if path.is_dir():
         records = _folder_reviews(path, verbose)
-    elif _is_tar_archive(path):
+    elif is_tar_archive(path):
         records = _archive_reviews(path, verbose)
     else:
         raise ValueError(
@@ -248,46 +128,13 @@ def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Im
         )
     reviews = _decode_reviews(records, str(path))
     texts = {split: split_texts for split, (split_texts, _) in reviews.items()}
-    vocabulary, encoded = _encode_splits(texts, num_words, maxlen, verbose)
+    vocabulary, encoded = encoding.encode_splits(texts, num_words, maxlen, verbose)
     arrays = {}
     shuffler = np.random.default_rng(SHUFFLE_SEED)
     for split, (_, labels) in reviews.items():
         order = shuffler.permutation(len(encoded[split]))
         arrays[split] = (encoded[split][order], np.asarray(labels, dtype=np.int32)[order])
-    return ImdbDataset(*arrays["train"], *arrays["test"], vocabulary=vocabulary, source=str(path))
-
-
-def _encode_splits(
-    texts: dict[str, list[str]], num_words: int, maxlen: int, verbose: bool
-) -> tuple[Vocabulary, dict[str, np.ndarray]]:
-    """The train split's vocabulary and every split padded and encoded through it.
-
-    NumPy does the per-token work ([`seqnet.corpus`][seqnet.corpus]); the ids are those of
-    ``_encode_splits_reference``, which runs instead in the one case the fast path cannot
-    vouch for (two long words sharing a 64-bit hash).
-    """
-    if verbose:
-        notice("Tokenizing the train split and the test split")
-    try:
-        return corpus.encode_splits(texts, num_words, maxlen)
-    except corpus.HashCollision:
-        return _encode_splits_reference(texts, num_words, maxlen, verbose)
-
-
-def _encode_splits_reference(
-    texts: dict[str, list[str]], num_words: int, maxlen: int, verbose: bool
-) -> tuple[Vocabulary, dict[str, np.ndarray]]:
-    """``_encode_splits`` with Python's ``re``, review by review: the reference for the ids."""
-    tokens = {
-        split: _tokenize_all(split_texts, split, verbose) for split, split_texts in texts.items()
-    }
-    vocabulary = Vocabulary.from_token_lists(tokens["train"], num_words)  # train split only
-    # Padding keeps a review's last maxlen ids, so only its last maxlen tokens are looked up.
-    encoded = {
-        split: pad([vocabulary.encode_tokens(review[-maxlen:]) for review in reviews], maxlen)
-        for split, reviews in tokens.items()
-    }
-    return vocabulary, encoded
+    return Dataset(*arrays["train"], *arrays["test"], vocabulary=vocabulary, source=str(path))
 
 
 Review = tuple[str, int, str, bytes]  # (split, label, file name, raw bytes)
@@ -351,7 +198,7 @@ def _stream_archive_reviews(path: Path, verbose: bool) -> Iterator[Review]:
     _warn_links(links, path)
 
 
-def _is_tar_archive(path: Path) -> bool:
+def is_tar_archive(path: Path) -> bool:
     try:
         return tarfile.is_tarfile(path)
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:  # compressed, then cut off
@@ -446,18 +293,6 @@ def _decode_reviews(records: Iterator[Review], source: str) -> dict[str, tuple[l
     }
 
 
-def _tokenize_all(texts: list[str], split: str, verbose: bool) -> list[list[str]]:
-    if verbose:
-        notice(f"Tokenizing the {split} split")
-    progress = ProgressBar(len(texts), "reviews", sys.stdout, shown=verbose)
-    with contextlib.closing(progress):
-        tokens = []
-        for start in range(0, len(texts), 1000):
-            tokens.extend(tokenize(text) for text in texts[start : start + 1000])
-            progress.advance_to(len(tokens))
-    return tokens
-
-
 # --- the tokenized-array cache ---------------------------------------------------------------
 
 
@@ -476,7 +311,7 @@ def _cache_key(path: Path, num_words: int, maxlen: int) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _save_cache(cache_file: Path, dataset: ImdbDataset) -> None:
+def _save_cache(cache_file: Path, dataset: Dataset) -> None:
     # uint16 ids halve the file: its write on a cold load, its read on every warm one.
     ids = np.uint16 if dataset.vocabulary.num_words <= 1 << 16 else np.int32
     buffer = io.BytesIO()
@@ -494,7 +329,7 @@ def _save_cache(cache_file: Path, dataset: ImdbDataset) -> None:
         warnings.warn(f"Could not cache tokenized IMDB at {cache_file}: {error}.", stacklevel=4)
 
 
-def _load_cache(cache_file: Path, source: str) -> ImdbDataset | None:
+def _load_cache(cache_file: Path, source: str) -> Dataset | None:
     if not cache_file.is_file():
         return None
     try:
@@ -506,207 +341,4 @@ def _load_cache(cache_file: Path, source: str) -> ImdbDataset | None:
     except (OSError, ValueError, KeyError, zlib.error) as error:
         warnings.warn(f"Ignoring unreadable cache {cache_file} ({error}).", stacklevel=4)
         return None
-    return ImdbDataset(*splits, vocabulary=vocabulary, source=source)
-
-
-# --- user-supplied .npz ----------------------------------------------------------------------
-
-NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def _read_npz(path: Path, num_words: int, maxlen: int) -> ImdbDataset:
-    """Read pre-tokenized arrays without pickle: an .npz file can never run code."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in NPZ_KEYS if key not in archive.files]
-            if missing:
-                raise ValueError(
-                    f"{path} lacks the arrays {missing}; an .npz source needs integer arrays "
-                    f"named {', '.join(NPZ_KEYS)}."
-                )
-            arrays = {key: archive[key] for key in NPZ_KEYS}
-    except ValueError as error:
-        if "allow_pickle" not in str(error):
-            raise
-        raise ValueError(
-            f"{path} holds object arrays, which seqnet never unpickles. Pad the sequences and "
-            f"save integer arrays instead, e.g. np.savez(path, x_train=keras.utils."
-            f"pad_sequences(x_train, maxlen={maxlen}).astype('int32'), "
-            f"y_train=np.asarray(y_train, 'int32'), ...)."
-        ) from None
-    except (OSError, zlib.error, EOFError) as error:
-        raise ValueError(f"{path} is not a readable .npz file ({error}).") from None
-    splits = {}
-    for split in SPLITS:
-        x = check_token_ids(arrays[f"x_{split}"], num_words, name=f"x_{split} in {path}")
-        y = check_labels(arrays[f"y_{split}"], len(x), name=f"y_{split} in {path}")
-        splits[split] = (_fit_length(x, maxlen), y)
-    return ImdbDataset(*splits["train"], *splits["test"], vocabulary=None, source=str(path))
-
-
-def _fit_length(x: np.ndarray, maxlen: int) -> np.ndarray:
-    """Pad in front or keep the last ``maxlen`` columns, as pad_sequences would."""
-    if x.shape[1] >= maxlen:
-        return np.ascontiguousarray(x[:, x.shape[1] - maxlen :])
-    return np.pad(x, ((0, 0), (maxlen - x.shape[1], 0)))
-
-
-# --- input checks: nothing out of range reaches a backend ------------------------------------
-
-
-def check_token_ids(
-    x, vocabulary_size: int, sequence_length: int | None = None, *, name: str = "token ids"
-) -> np.ndarray:
-    """Return ``x`` as an int32 ``(batch, length)`` array, or raise ``ValueError`` saying why.
-
-    Backends fail silently on bad ids (JAX returns NaN rows, XLA clamps), so seqnet checks
-    dtype, shape and range before any array reaches a model.
-
-    Args:
-        x: Token ids, anything ``np.asarray`` turns into a 2-D integer array.
-        vocabulary_size: Ids must lie in ``[0, vocabulary_size)``.
-        sequence_length: The tokens per review the model expects, or None to accept any.
-        name: What ``x`` is called in error messages.
-
-    Returns:
-        ``x`` as an int32 array of shape ``(batch, length)``.
-
-    Raises:
-        ValueError: If ``x`` is ragged, not integral, not 2-D, empty, of the wrong length or
-            holds an id outside the vocabulary.
-    """
-    try:
-        array = np.asarray(x)
-    except ValueError:
-        raise ValueError(
-            f"{name} are ragged; pad them to one length, e.g. keras.utils.pad_sequences(x, "
-            f"maxlen={sequence_length or 400})."
-        ) from None
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(
-            f"{name} must be integers, got dtype {array.dtype}. Token ids come from "
-            f"Vocabulary.encode_batch or load_imdb; cast integral values with x.astype('int32')."
-        )
-    if array.ndim != 2 or array.shape[0] == 0:
-        raise ValueError(
-            f"{name} must have shape (batch, sequence_length) with batch >= 1, got shape "
-            f"{array.shape}; for one review use x[None, :]."
-        )
-    if sequence_length is not None and array.shape[1] != sequence_length:
-        raise ValueError(
-            f"{name} have {array.shape[1]} tokens per review, the model expects "
-            f"{sequence_length}; pad or truncate with keras.utils.pad_sequences(x, "
-            f"maxlen={sequence_length})."
-        )
-    low, high = int(array.min()), int(array.max())
-    if low < 0 or high >= vocabulary_size:
-        bad = low if low < 0 else high
-        raise ValueError(
-            f"{name} must lie in [0, {vocabulary_size}) for a vocabulary of {vocabulary_size} "
-            f"words, found {bad}. Encode text with the model's own vocabulary, or map rare "
-            f"words to the out-of-vocabulary id {OOV_ID}."
-        )
-    return array.astype(np.int32, copy=False)
-
-
-def check_labels(y, count: int, *, name: str = "labels") -> np.ndarray:
-    """Return labels as an int32 vector of ``count`` zeros and ones, or raise ``ValueError``.
-
-    Args:
-        y: Labels, shape ``(count,)`` or ``(count, 1)``, numbers or booleans.
-        count: How many labels there must be (the number of reviews).
-        name: What ``y`` is called in error messages.
-
-    Returns:
-        An int32 array of shape ``(count,)``: 1 positive, 0 negative.
-
-    Raises:
-        ValueError: If the shape is wrong or a label is not 0 or 1.
-    """
-    array = np.asarray(y)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1 or len(array) != count:
-        raise ValueError(f"{name} must be a vector of {count} labels, got shape {array.shape}.")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ValueError(f"{name} must be numbers 0 or 1, got dtype {array.dtype}.")
-    outside = ~np.isin(array, (0, 1))
-    if outside.any():
-        raise ValueError(
-            f"{name} must be 0 (negative) or 1 (positive); found {array[outside][0]!r} at "
-            f"index {int(np.flatnonzero(outside)[0])}."
-        )
-    return array.astype(np.int32)
-
-
-# --- synthetic IMDB-shaped data --------------------------------------------------------------
-
-
-def make_synthetic(
-    *,
-    num_words: int = ModelConfig.vocabulary_size,
-    maxlen: int = ModelConfig.sequence_length,
-    samples: int = TrainConfig.synthetic_samples,
-    seed: int = 0,
-) -> ImdbDataset:
-    """A deterministic IMDB look-alike with a learnable signal, built in so everything runs offline.
-
-    Reviews are filler words drawn with Zipf-like frequencies, of varied length, padded like
-    IMDB. Each positive review carries one to three words from a small "positive" set, each
-    negative review words from a "negative" set; a model must find them anywhere in the review.
-
-    Args:
-        num_words: Vocabulary size: ids lie in ``[0, num_words)``.
-        maxlen: Tokens per review after padding.
-        samples: Reviews in each split.
-        seed: The same seed always gives the same reviews.
-
-    Returns:
-        Train and test splits of ``samples`` reviews each, with the vocabulary of made-up words
-        (``good0``, ``bad0``, ``word0``, ...).
-    """
-    _check_sizes(num_words=num_words, maxlen=maxlen, synthetic_samples=samples)
-    words = _synthetic_words(num_words)
-    vocabulary = Vocabulary(words=words, num_words=num_words)
-    train = _synthetic_split(np.random.default_rng([seed, 0]), num_words, maxlen, samples)
-    test = _synthetic_split(np.random.default_rng([seed, 1]), num_words, maxlen, samples)
-    return ImdbDataset(*train, *test, vocabulary=vocabulary, source="synthetic")
-
-
-def _sentiment_ids(num_words: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ids of the positive and negative marker words: up to 10 each, after the reserved ids."""
-    per_class = max(1, min(10, (num_words - RESERVED_IDS - 1) // 4))
-    first = RESERVED_IDS + 1
-    return np.arange(first, first + per_class), np.arange(first + per_class, first + 2 * per_class)
-
-
-def _synthetic_words(num_words: int) -> tuple[str, ...]:
-    positive, negative = _sentiment_ids(num_words)
-    filler = num_words - RESERVED_IDS - 1 - len(positive) - len(negative)
-    return (
-        *(f"good{i}" for i in range(len(positive))),
-        *(f"bad{i}" for i in range(len(negative))),
-        *(f"word{i}" for i in range(filler)),
-    )
-
-
-def _synthetic_split(rng: np.random.Generator, num_words: int, maxlen: int, samples: int):
-    positive, negative = _sentiment_ids(num_words)
-    first_filler = int(negative[-1]) + 1
-    labels = rng.integers(0, 2, size=samples).astype(np.int32)
-    lengths = rng.integers(max(2, maxlen // 4), maxlen + 1, size=samples)
-    x = np.zeros((samples, maxlen), dtype=np.int32)
-    for row, (label, length) in enumerate(zip(labels, lengths, strict=True)):
-        body = _zipf_filler(rng, first_filler, num_words, length - 1)
-        markers = rng.choice(positive if label else negative, size=rng.integers(1, 4))
-        positions = rng.choice(len(body), size=min(len(markers), len(body)), replace=False)
-        body[positions] = markers[: len(positions)]
-        x[row, maxlen - length :] = np.concatenate(([START_ID], body))
-    return x, labels
-
-
-def _zipf_filler(rng: np.random.Generator, low: int, high: int, size: int) -> np.ndarray:
-    if low >= high:  # tiny vocabularies have no filler words: repeat the OOV id
-        return np.full(size, OOV_ID, dtype=np.int32)
-    ranks = rng.zipf(1.3, size=size)
-    return (low + (ranks - 1) % (high - low)).astype(np.int32)
+    return Dataset(*splits, vocabulary=vocabulary, source=source)
