@@ -22,7 +22,7 @@ def encode_splits(
     instead in the one case the fast path cannot vouch for (two long words sharing a hash).
     """
     if verbose:
-        notice(f"Tokenizing the {' split, the '.join(texts)} split")
+        notice(f"Tokenizing the {' split and the '.join(texts)} split")
     try:
         return corpus.encode_splits(texts, num_words, maxlen)
     except corpus.HashCollision:
