@@ -123,15 +123,21 @@ def test_stratified_holdout_keeps_every_class_on_both_sides():
 
 
 def test_vocabulary_comes_from_the_rows_trained_on(tmp_path):
-    rows = animal_rows()
-    dataset = read(write_csv(tmp_path / "animals.csv", rows), validation_share=0.3)
-    trained_on = {dataset.vocabulary.decode(row) for row in dataset.x_train}
-    validation_words = {
-        word for row in dataset.x_validation for word in dataset.vocabulary.decode(row).split()
-    }
-    # The row numbers of validation rows never reach the vocabulary: they decode as <oov>.
-    assert "<oov>" in validation_words
-    assert all(word in " ".join(trained_on) for word in validation_words - {"<oov>", "<start>"})
+    # Each row carries a word of its own: the training rows' must all be in the vocabulary,
+    # those of validation and test rows never.
+    rows = [{"text": f"common words only{k}{i}", "label": k} for k in "ab" for i in range(10)]
+    path = write_csv(tmp_path / "own.csv", rows)
+    dataset = read_dataset(path, num_words=100, maxlen=5, verbose=False)
+    vocabulary = dataset.vocabulary
+
+    def own_words(x):
+        return {row["text"].split()[-1] for row in rows} & {
+            word for ids in x for word in vocabulary.decode(ids).split()
+        }
+
+    assert len(own_words(dataset.x_train)) == len(dataset.x_train)
+    assert own_words(dataset.x_validation) == own_words(dataset.x_test) == set()
+    assert len(vocabulary.words) == 2 + len(dataset.x_train)
 
 
 def test_text_columns_are_joined_with_one_space(tmp_path):
@@ -223,6 +229,13 @@ def test_aclimdb_folder_with_a_third_class_is_three_classes(tmp_path):
     dataset = read(root.parent)
     assert dataset.class_names == ("neg", "neu", "pos")
     assert 1 in dataset.y_test and dataset.x_validation is not None
+
+
+def test_aclimdb_folder_with_a_class_only_in_test_is_not_imdb(tmp_path):
+    root = write_tiny_folder(tmp_path / "extracted")
+    write_class_folders(root / "test", {"neu": ["so so film"]})  # never silently dropped
+    with pytest.raises(ValueError, match=r"neu/0.txt: label 'neu' is not a class of the training"):
+        read(root.parent)
 
 
 def test_aclimdb_folder_keeps_the_imdb_reader(tmp_path):
