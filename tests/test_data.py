@@ -247,3 +247,18 @@ def test_labels_as_column_or_bool_are_accepted():
 def test_oov_id_is_used_for_words_beyond_num_words(tiny_archive):
     dataset = read_dataset(tiny_archive, num_words=6, maxlen=8, verbose=False)
     assert dataset.x_train.max() == 5 and (dataset.x_train == OOV_ID).any()
+
+
+def test_labels_of_more_classes_are_checked_against_num_classes():
+    np.testing.assert_array_equal(check_labels([0, 4, 2], 3, num_classes=5), [0, 4, 2])
+    with pytest.raises(ValueError, match="must be a class index 0 to 4; found 5 at index 1"):
+        check_labels([0, 5, 2], 3, num_classes=5)
+
+
+def test_every_old_public_name_is_still_importable():
+    import seqnet.data as data
+
+    for name in ("ImdbDataset", "SPLITS", "LABELS", "MAX_REVIEW_BYTES", "default_cache_dir"):
+        assert hasattr(data, name)
+    assert data.ImdbDataset is data.Dataset
+    assert make_synthetic(num_words=50, maxlen=8, samples=4).class_names == ("negative", "positive")

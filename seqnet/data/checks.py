@@ -96,7 +96,7 @@ def check_labels(y, count: int, *, num_classes: int = 2, name: str = "labels") -
             else (f"a class index 0 to {num_classes - 1}")
         )
         raise ValueError(
-            f"{name} must be {allowed}; found {array[outside][0]!r} at index "
+            f"{name} must be {allowed}; found {array[outside][0].item()!r} at index "
             f"{int(np.flatnonzero(outside)[0])}."
         )
     return array.astype(np.int32)
