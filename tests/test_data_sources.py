@@ -367,6 +367,7 @@ def write_text(path: Path, content: str | bytes) -> Path:
             {},
             r"label '2.0' is a fraction",
         ),
+        ("twice.csv", "text,label,text\na,b,c\n", {}, r"names the column 'text' twice"),
         ("empty.csv", "", {}, r"empty.csv is empty"),
         ("blank.jsonl", "\n  \n", {}, r"blank.jsonl is empty"),
         ("header.csv", "text,label\n", {}, r"has a header but no rows"),

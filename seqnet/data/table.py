@@ -76,6 +76,9 @@ def _read_delimited(content: str, source: str, options: DataOptions, delimiter: 
         header = next(reader)
         wanted = [*options.text_columns, options.label_column]
         _missing_columns(wanted, header, source, "column")
+        repeated = [name for name in dict.fromkeys(wanted) if header.count(name) > 1]
+        if repeated:  # which of the two holds the text? Guessing would lose one silently
+            raise ValueError(f"{source}: the header names the column {repeated[0]!r} twice.")
         text_at = [header.index(name) for name in options.text_columns]
         label_at = header.index(options.label_column)
         line = reader.line_num + 1  # where the next record starts
