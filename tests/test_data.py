@@ -65,7 +65,7 @@ def test_folder_and_archive_give_the_same_arrays(tiny_archive, tmp_path):
 
 def test_second_load_comes_from_the_cache(tiny_archive, monkeypatch):
     first = read_dataset(tiny_archive, num_words=30, maxlen=8, verbose=False)
-    monkeypatch.setattr("seqnet.data._read_raw_text", pytest.fail)  # must not re-tokenize
+    monkeypatch.setattr("seqnet.data.imdb._read_raw_text", pytest.fail)  # must not re-tokenize
     started = time.perf_counter()
     second = read_dataset(tiny_archive, num_words=30, maxlen=8, verbose=False)
     assert time.perf_counter() - started < 1.0
@@ -138,8 +138,9 @@ def test_corrupt_archive_is_a_clear_error(tiny_archive, tmp_path):
 
 
 def test_folder_without_the_layout_is_a_clear_error(tmp_path):
+    # Not IMDB's layout (no test/, no neg/): read as class folders, which need text files.
     (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
-    with pytest.raises(ValueError, match="aclImdb layout"):
+    with pytest.raises(ValueError, match=r"aclImdb/train/pos holds no \.txt files"):
         read_dataset(tmp_path, verbose=False)
 
 
@@ -246,3 +247,18 @@ def test_labels_as_column_or_bool_are_accepted():
 def test_oov_id_is_used_for_words_beyond_num_words(tiny_archive):
     dataset = read_dataset(tiny_archive, num_words=6, maxlen=8, verbose=False)
     assert dataset.x_train.max() == 5 and (dataset.x_train == OOV_ID).any()
+
+
+def test_labels_of_more_classes_are_checked_against_num_classes():
+    np.testing.assert_array_equal(check_labels([0, 4, 2], 3, num_classes=5), [0, 4, 2])
+    with pytest.raises(ValueError, match="must be a class index 0 to 4; found 5 at index 1"):
+        check_labels([0, 5, 2], 3, num_classes=5)
+
+
+def test_every_old_public_name_is_still_importable():
+    import seqnet.data as data
+
+    for name in ("ImdbDataset", "SPLITS", "LABELS", "MAX_REVIEW_BYTES", "default_cache_dir"):
+        assert hasattr(data, name)
+    assert data.ImdbDataset is data.Dataset
+    assert make_synthetic(num_words=50, maxlen=8, samples=4).class_names == ("negative", "positive")
