@@ -159,19 +159,22 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataOptions:
-    """How to read a user's labelled texts (tables and class folders); IMDB sources ignore it.
+    """Where a table file or class folder keeps its texts and labels, and how to split it.
+
+    The IMDB sources ignore it.
 
     Attributes:
-        text_columns: The CSV/TSV/JSON Lines fields holding the text; several are joined with
-            a space (e.g. a title and a description).
-        label_column: The field holding each row's class.
-        test_data: A separate labelled test set in the same forms; without it ``test_share``
-            of the data is held out.
-        class_names: A classes.txt naming integer labels, one name per line in label order.
-        test_share: The share held out (seeded, stratified by class) for the final test when
-            there is no ``test_data``.
-        validation_share: The share of the remaining training rows scored after each epoch,
-            so that model selection never looks at the test data.
+        text_columns: CSV/TSV columns or JSON Lines keys whose values, joined with one space,
+            make a row's text (e.g. a title and a description).
+        label_column: The column or key holding each row's label.
+        test_data: A separate labelled test file or folder, in a form ``read_dataset`` reads;
+            None holds out ``test_share`` of the training rows instead.
+        class_names: A classes.txt (one name per line) naming integer labels.
+        test_share: Share of each class held out (seeded) as test rows when there is no test
+            data.
+        validation_share: Share of each class of the remaining training rows scored after
+            each epoch to follow progress, so the test rows are looked at only once, at the
+            end; 0 holds none out.
     """
 
     text_columns: tuple[str, ...] = ("text",)
@@ -179,20 +182,27 @@ class DataOptions:
     test_data: str | None = None
     class_names: str | None = None
     test_share: float = 0.2
-    validation_share: float = 0.1
+    # Only followed, never selected on: a small share keeps most rows for training.
+    validation_share: float = 0.05
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "text_columns", tuple(self.text_columns))
-        if not self.text_columns or not all(self.text_columns):
-            raise ValueError("DataOptions.text_columns must name at least one column.")
+        if isinstance(self.text_columns, str) or not self.text_columns:
+            raise ValueError(
+                f"DataOptions.text_columns must be a non-empty tuple of column names, got "
+                f"{self.text_columns!r}; e.g. ('title', 'description')."
+            )
+        object.__setattr__(self, "text_columns", tuple(self.text_columns))  # JSON gives a list
         if not self.label_column:
             raise ValueError("DataOptions.label_column must name a column.")
-        for name in ("test_share", "validation_share"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ValueError(
-                    f"DataOptions.{name} must lie strictly between 0 and 1, "
-                    f"got {getattr(self, name)!r}."
-                )
+        for name, share, low_ok in (
+            ("test_share", self.test_share, False),
+            ("validation_share", self.validation_share, True),
+        ):
+            if isinstance(share, bool) or not isinstance(share, int | float):
+                raise ValueError(f"DataOptions.{name} must be a number, got {share!r}.")
+            if not (0 <= share < 1 if low_ok else 0 < share < 1):
+                interval = "[0, 1)" if low_ok else "(0, 1)"
+                raise ValueError(f"DataOptions.{name} must lie in {interval}, got {share}.")
 
 
 # What the lecture trains with (batch 32, constant Adam 1e-3, 2 epochs): the fields of

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqnet.config import DATA_SOURCES_HELP, ModelConfig, TrainConfig
+from seqnet.config import DATA_SOURCES_HELP, DataOptions, ModelConfig, TrainConfig
 from seqnet.data import imdb
 from seqnet.data.checks import check_labels, check_token_ids
 from seqnet.data.dataset import IMDB_CLASS_NAMES, Dataset, ImdbDataset
@@ -26,7 +26,6 @@ from seqnet.data.encoding import encode_splits_reference as _encode_splits_refer
 from seqnet.data.imdb import LABELS, MAX_REVIEW_BYTES, SHUFFLE_SEED, SPLITS, _read_raw_text
 from seqnet.data.labels import read_class_names
 from seqnet.data.npz import NPZ_KEYS, read_npz
-from seqnet.data.options import DataOptions
 from seqnet.data.sizes import check_fit, check_sizes, fitted_sizes
 from seqnet.data.synthetic import make_synthetic
 from seqnet.data.user_data import is_user_source, read_user_data

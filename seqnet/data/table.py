@@ -14,7 +14,7 @@ import io
 import json
 from pathlib import Path
 
-from seqnet.data.options import DataOptions
+from seqnet.config import DataOptions
 from seqnet.data.rows import TextRows
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from seqnet.config import DataOptions
 from seqnet.data import encoding, splits
 from seqnet.data.class_folders import read_class_folders, read_classes
 from seqnet.data.dataset import Dataset
 from seqnet.data.labels import ClassIndex, index_classes
-from seqnet.data.options import DataOptions
 from seqnet.data.rows import TextRows
 from seqnet.data.sizes import check_sizes, fitted_sizes
 from seqnet.data.table import TABLE_SUFFIXES, read_table
