@@ -236,6 +236,16 @@ def live_server(served_run, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def colour_server(colour_run, tmp_path_factory):
+    """``seqnet serve`` on the three-class run, a real subprocess on a free loopback port."""
+    from serving import start_server
+
+    server = start_server(colour_run, tmp_path_factory.mktemp("colour-server") / "server.log")
+    yield server
+    server.stop()
+
+
 UNSEEN = ["zyzzyva", "Quux", "flibbertigibbet", "naïve", "café", "1999", "don't", "it's"]
 DECORATIONS = ["<br />", "<br/>", "&amp;", "&eacute;", "<i>", "</i>", "!", ",", "...", "--"]
 

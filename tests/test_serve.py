@@ -129,14 +129,6 @@ def test_predictions_match_the_classifier_in_order(live_server, classifier):
     np.testing.assert_allclose([item["score"] for item in answer], scores, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def colour_server(colour_run, tmp_path_factory):
-    """``seqnet serve`` on the three-class run, a real subprocess."""
-    server = start_server(colour_run, tmp_path_factory.mktemp("colours") / "server.log")
-    yield server
-    server.stop()
-
-
 def test_a_three_class_run_is_served_with_names_and_every_probability(colour_server, colour_run):
     texts = ["red apple cherry", "grass leaf lime", "sky sea blue", "zyzzyva quux", ""]
     response = post(colour_server, json.dumps({"texts": texts}).encode())
