@@ -336,12 +336,13 @@ def _add_evaluate(commands) -> None:
 def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict",
-        help="classify review texts",
-        description="Classify reviews as positive or negative. Reviews come from the arguments, "
-        "from --file (plain text with one review per line, CSV or JSON Lines), or from standard "
-        "input. Each gets a label, a score (the confidence in that label) and the probability "
-        "that it is positive; they are printed, or written beside the input's columns to "
-        "--output.",
+        help="classify texts",
+        description="Classify texts into the run's classes. Texts come from the arguments, "
+        "from --file (plain text with one text per line, CSV or JSON Lines), or from standard "
+        "input. Each gets a label (the class name), a score (the label's probability), for two "
+        "classes the probability of the second, the number of its words the model knows (0: "
+        "none, and a warning), and with --probabilities every class's probability; they are "
+        "printed, or written beside the input's columns to --output.",
     )
     _add_predict_input(predict)
     _add_predict_output(predict)
@@ -383,7 +384,8 @@ def _add_predict_output(predict: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         metavar="PATH",
-        help="write every input column plus label, score and probability to this .csv or "
+        help="write every input column plus label, score, probability (two classes), "
+        "known_words and with --probabilities probability_CLASS per class to this .csv or "
         ".jsonl file, in input order, instead of printing; the file appears complete or not "
         "at all, and may be neither --file itself nor anything but a regular file. A CSV cell "
         "that a spreadsheet would run as a formula (text starting with =, +, -, @, a tab or a "
@@ -402,11 +404,17 @@ def _add_predict_output(predict: argparse.ArgumentParser) -> None:
         "for files no spreadsheet will open",
     )
     predict.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also give every class's probability: a 'probabilities' object with --json, "
+        "probability_CLASS columns in --output, CLASS=P on each printed line",
+    )
+    predict.add_argument(
         "--threshold",
         type=threshold,
-        default=DECISION_THRESHOLD,
-        help="probability from which a review is labelled positive, between 0 and 1 "
-        f"(default: {DECISION_THRESHOLD})",
+        help="two classes only: the probability of the second class (IMDB: positive) from "
+        f"which a text gets it, between 0 and 1 (default: {DECISION_THRESHOLD}); more classes "
+        "take the most probable one",
     )
     predict.add_argument(
         "--progress",
@@ -695,30 +703,63 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from seqnet import reviews
     from seqnet.predict import Classifier
+    from seqnet.task import CLASSES_FILE, Task
 
+    task = Task.load(Path(args.workdir) / CLASSES_FILE)  # small: checked before the model loads
+    threshold = _predict_threshold(args.threshold, task)
     table = _read_reviews(args)
     if args.output is not None:
         output_format = reviews.output_format(args.output, args.output_format)
-        reviews.check_output(args.output, table, args.file)
+        columns = reviews.prediction_columns(task.class_names, all_probabilities=args.probabilities)
+        reviews.check_output(args.output, table, args.file, columns)
     if args.raw_csv and (args.output is None or output_format != "csv"):
         raise ValueError("--raw-csv applies to CSV --output only; JSON Lines are never changed.")
     classifier = Classifier.load(args.workdir)
     progress = False if args.quiet and args.progress is None else args.progress
-    predictions = _classify(classifier, table.texts, args.threshold, args.batch_size, progress)
+    predictions = _classify(classifier, table.texts, threshold, args.batch_size, progress)
     if args.output is not None:
         reviews.write_predictions(
-            args.output, table, predictions, output_format, raw_csv=args.raw_csv
+            args.output,
+            table,
+            predictions,
+            output_format,
+            raw_csv=args.raw_csv,
+            all_probabilities=args.probabilities,
         )
         print(f"Wrote {len(predictions)} predictions to {args.output}.")
         return 0
+    width = max(map(len, task.class_names))
     for prediction in predictions:
         if args.json:
-            print(json.dumps(prediction.to_json(), ensure_ascii=False))
+            row = prediction.to_json(all_probabilities=args.probabilities)
+            print(json.dumps(row, ensure_ascii=False))
         else:
-            print(
-                f"{prediction.probability:.4f}  {prediction.label:8}  {_shorten(prediction.text)}"
-            )
+            print(_predicted_line(prediction, width, args.probabilities))
     return 0
+
+
+def _predict_threshold(given: float | None, task) -> float:
+    """The decision threshold of ``seqnet predict``: refused for more than two classes, where
+    the most probable class is the label."""
+    if given is None:
+        return DECISION_THRESHOLD
+    if not task.binary:
+        raise ValueError(
+            f"--threshold applies to two classes only; this run has {task.num_classes} "
+            f"({', '.join(task.class_names)}) and labels each text with the most probable one. "
+            "Drop --threshold."
+        )
+    return given
+
+
+def _predicted_line(prediction, width: int, all_probabilities: bool) -> str:
+    """One printed line: for two classes the second's probability (as seqnet 0.2 printed it),
+    else the score; the label; each class's probability if asked; the text, shortened."""
+    line = f"{prediction.probability:.4f}  {prediction.label:{width}}  "
+    if all_probabilities:
+        pairs = zip(prediction.classes, prediction.probabilities, strict=True)
+        line += " ".join(f"{name}={probability:.4f}" for name, probability in pairs) + "  "
+    return line + _shorten(prediction.text)
 
 
 def run_export(args: argparse.Namespace) -> int:

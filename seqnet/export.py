@@ -2,8 +2,8 @@
 
 The bundle holds everything another runtime or language needs to classify raw text the way
 [`Classifier`][seqnet.predict.Classifier] does: the network (written by Keras' own
-``model.export``), the vocabulary, a JSON description of the tokenization, reference reviews
-with their ids and probabilities, and a README.
+``model.export``), the vocabulary, the class names, a JSON description of the tokenization,
+reference texts with their ids and every class's probability, and a README.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from seqnet.files import create_folder, describe, write_atomically
 from seqnet.model import PORTABLE_OUTPUT, portable_model
 from seqnet.predict import Classifier
 from seqnet.saving import VOCABULARY_FILE
+from seqnet.task import CLASSES_FILE, IMDB_CLASSES
 from seqnet.text import tokenizer_spec
 
 FORMATS = ("onnx", "saved-model")
@@ -298,25 +299,34 @@ def _move_into_place(staging: Path, output: Path) -> None:
 
 
 def write_bundle(folder: Path, classifier: Classifier, format: str) -> None:
-    """Write the exported model, vocabulary, tokenizer spec, references and README.
+    """Write the exported model, vocabulary, classes, tokenizer spec, references and README.
 
     Args:
         folder: An existing, empty folder.
         classifier: The trained run, from [`Classifier.load`][seqnet.predict.Classifier.load].
         format: One of ``FORMATS``.
     """
-    export_model(portable_model(classifier.model), folder / MODEL_NAMES[format], format)
+    # A fresh stock network of the run's config: fixed length, whatever model it was given.
+    network = portable_model(classifier.model, classifier.config, from_training=False)
+    export_model(network, folder / MODEL_NAMES[format], format)
     classifier.vocabulary.save(folder / VOCABULARY_FILE)
+    classifier.task.save(folder / CLASSES_FILE)
     spec = tokenizer_spec(classifier.vocabulary.num_words, classifier.sequence_length)
     _write_json(folder / TOKENIZER_FILE, spec)
     _write_json(folder / REFERENCE_FILE, reference(classifier))
-    (folder / README_FILE).write_text(readme(format, classifier.sequence_length), "utf-8")
+    text = readme(
+        format,
+        classifier.sequence_length,
+        classifier.task.class_names,
+        classifier.config.architecture,
+    )
+    (folder / README_FILE).write_text(text, "utf-8")
     if format == "onnx":
         write_browser_page(folder)
 
 
 def write_browser_page(folder: Path) -> None:
-    """Add the page that classifies reviews in the browser from the bundle's ONNX model."""
+    """Add the page that classifies texts in the browser from the bundle's ONNX model."""
     static = resources.files("seqnet").joinpath("static")
     for name, source in BROWSER_PAGE_FILES.items():
         (folder / name).write_bytes(static.joinpath(source).read_bytes())
@@ -326,7 +336,7 @@ def export_model(model: keras.Model, path: Path, format: str) -> None:
     """``model.export`` with a named int32 input of any batch size, then name the output.
 
     Args:
-        model: A portable network (stock layers, sigmoid output).
+        model: A portable network (stock layers, probabilities out).
         path: The ``.onnx`` file or SavedModel folder to write.
         format: One of ``FORMATS``.
     """
@@ -362,62 +372,78 @@ def rename_onnx_output(path: Path, name: str) -> None:
 
 
 def reference(classifier: Classifier) -> dict:
-    """Reference reviews with their padded ids and the probabilities seqnet gives them.
+    """Reference texts with their padded ids and every class's probability seqnet gives them.
 
     Args:
         classifier: The trained run.
 
     Returns:
-        A JSON-ready dict: the model's input and output, a tolerance and the reviews.
+        A JSON-ready dict: the classes, the model's input and output, a tolerance and the
+        texts (under ``reviews``, its name since seqnet 0.2), each with ``probabilities`` in
+        class order and, for two classes, ``probability``: the second class's, which is what
+        the model outputs.
     """
     texts = list(REFERENCE_REVIEWS)
     token_ids = classifier.vocabulary.encode_batch(texts, classifier.sequence_length)
-    probabilities = classifier.predict_token_ids(token_ids)
+    probabilities = classifier.predict_token_ids(token_ids)  # (texts, classes)
+    task = classifier.task
     return {
         "format": "seqnet.reference",
+        "classes": list(task.class_names),
         "input": {
             "name": INPUT_NAME,
             "dtype": "int32",
             "shape": [None, classifier.sequence_length],
         },
-        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, 1]},
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, task.output_units]},
         "tolerance": REFERENCE_TOLERANCE,
         "reviews": [
-            {"text": text, "token_ids": ids.tolist(), "probability": float(probability)}
-            for text, ids, probability in zip(texts, token_ids, probabilities, strict=True)
+            _reference_text(text, ids, row, task.binary)
+            for text, ids, row in zip(texts, token_ids, probabilities.tolist(), strict=True)
         ],
     }
+
+
+def _reference_text(text: str, token_ids, probabilities: list[float], binary: bool) -> dict:
+    entry = {"text": text, "token_ids": token_ids.tolist(), "probabilities": probabilities}
+    if binary:
+        entry["probability"] = probabilities[1]  # the model's one output, as in seqnet 0.2
+    return entry
 
 
 def _write_json(path: Path, payload: dict) -> None:
     write_atomically(path, json.dumps(payload, indent=2, ensure_ascii=False).encode())
 
 
-_README = """# seqnet sentiment model ({title})
+_README = """# seqnet text classifier ({title})
 
-Classifies an English movie review as positive or negative: the lecture's IMDB 1D-CNN,
+Classifies a text as one of {count} classes: {classes}. A seqnet `{architecture}` network,
 exported by seqnet {version} from the {backend} backend with Keras' `model.export`.
 
 ## Files
 
 - `{model}`: the network, {model_about}
+- `classes.json`: `classes`, the class names in index order.
 - `vocabulary.json`: `words`, commonest first; a word's id is its index + 4.
 - `tokenizer.json`: how raw text becomes ids, step by step (patterns, reserved ids,
   padding), for reimplementing it in any language.
-- `reference.json`: {reviews} reviews with their ids and the probabilities seqnet gives
-  them; a reimplementation should match the ids exactly and the probabilities within
-  {tolerance}.
+- `reference.json`: the classes, and {reviews} texts with their ids and each class's
+  probability as seqnet gives them; a reimplementation should match the ids exactly and the
+  probabilities within {tolerance}.
+
+## Classes
+
+{class_table}
 
 ## Input
 
 `{input}`: int32 token ids, shape `(batch, {length})`, any batch size. Each row is one
-review: the start id 1, then one id per word (out-of-vocabulary words 2); a longer review
+text: the start id 1, then one id per word (out-of-vocabulary words 2); a longer text
 keeps its last {length} ids, a shorter one is padded with 0 in front.
 
 ## Output
 
-{output}: float32, shape `(batch, 1)`: the probability that the review is positive.
-seqnet labels a review positive from 0.5.
+{output}: float32, {output_about}
 
 ## Use
 
@@ -432,9 +458,10 @@ session = onnxruntime.InferenceSession("model.onnx")
 
 ### In a browser
 
-`index.html` classifies reviews in the page itself: `seqnet.js` tokenizes them by
-`tokenizer.json` and runs `model.onnx` in ONNX Runtime Web (WebAssembly); no review leaves the
-computer. Install the runtime that `package.json` pins, then serve the folder:
+`index.html` classifies texts in the page itself: `seqnet.js` tokenizes them by
+`tokenizer.json` and runs `model.onnx` in ONNX Runtime Web (WebAssembly); no text leaves the
+computer. It shows each text's label, score and every class's probability. Install the
+runtime that `package.json` pins, then serve the folder:
 
 ```sh
 npm install
@@ -452,12 +479,20 @@ probability = model.serve(tf.constant(token_ids, tf.int32))
 ```"""
 
 
-def readme(format: str, sequence_length: int) -> str:
-    """The bundle's README.md: its files, the model's input and output, and how to run it.
+def readme(
+    format: str,
+    sequence_length: int,
+    classes: tuple[str, ...] = IMDB_CLASSES,
+    architecture: str = "cnn",
+) -> str:
+    """The bundle's README.md: its classes and files, the model's input and output, and how
+    to run it.
 
     Args:
         format: One of ``FORMATS``.
-        sequence_length: Token ids per review.
+        sequence_length: Token ids per text.
+        classes: The class names, in index order.
+        architecture: The network's body, by its registered name.
 
     Returns:
         Markdown text.
@@ -467,6 +502,11 @@ def readme(format: str, sequence_length: int) -> str:
     onnx = format == "onnx"
     return _README.format(
         title="ONNX" if onnx else "TensorFlow SavedModel",
+        count=len(classes),
+        classes=", ".join(f"`{name}`" for name in classes),
+        architecture=architecture,
+        class_table="\n".join(f"{index}. `{name}`" for index, name in enumerate(classes)),
+        output_about=_output_about(classes),
         version=__version__,
         backend=keras.backend.backend(),
         model=MODEL_NAMES[format],
@@ -481,4 +521,19 @@ def readme(format: str, sequence_length: int) -> str:
         if onnx
         else f"returned by `serve`; key `{SAVED_MODEL_OUTPUT_KEY}` of `serving_default`",
         usage=_ONNX_USAGE if onnx else _SAVED_MODEL_USAGE,
+    )
+
+
+def _output_about(classes: tuple[str, ...]) -> str:
+    """What the model's output means, for the README: one sigmoid unit, or a softmax."""
+    if len(classes) == 2:
+        first, second = (f"`{name}`" for name in classes)
+        return (
+            f"shape `(batch, 1)`: the probability that the text is {second} (class 1); that "
+            f"of {first} is 1 minus it. seqnet labels a text {second} from 0.5, else {first}."
+        )
+    return (
+        f"shape `(batch, {len(classes)})`: each class's probability (a softmax), in the order "
+        "of `classes.json`. seqnet labels a text with the most probable class, the first of "
+        "ties."
     )

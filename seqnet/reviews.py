@@ -20,7 +20,10 @@ from seqnet.files import refuse_unless_regular, write_atomically
 
 INPUT_FORMATS = ("text", "csv", "jsonl")
 OUTPUT_FORMATS = ("csv", "jsonl")
-PREDICTION_COLUMNS = ("label", "score", "probability")
+# What a prediction adds to each row: the label and its score; for two classes the probability
+# of the second (as seqnet 0.2 wrote it); the known words (0: the model knew none).
+PREDICTION_COLUMNS = ("label", "score", "probability", "known_words")
+PROBABILITY_PREFIX = "probability_"  # one column per class with all_probabilities
 DEFAULT_TEXT_COLUMN = "text"
 STDIN = "-"
 _EXTENSION_FORMATS = {
@@ -355,18 +358,43 @@ def _json_type(value) -> str:
     return f"a JSON {_JSON_TYPES.get(type(value), type(value).__name__)}"
 
 
-def check_output(output: str | Path, table: ReviewTable, source: str | Path | None) -> None:
+def prediction_columns(
+    classes: Sequence[str], *, all_probabilities: bool = False
+) -> tuple[str, ...]:
+    """The columns a prediction adds to each row, in order.
+
+    Args:
+        classes: The run's class names, in index order.
+        all_probabilities: Add ``probability_<class>`` for every class.
+
+    Returns:
+        ``label``, ``score``, ``probability`` (two classes only), ``known_words``, then the
+        per-class columns if asked.
+    """
+    columns = [name for name in PREDICTION_COLUMNS if len(classes) == 2 or name != "probability"]
+    if all_probabilities:
+        columns += [PROBABILITY_PREFIX + name for name in classes]
+    return tuple(columns)
+
+
+def check_output(
+    output: str | Path,
+    table: ReviewTable,
+    source: str | Path | None,
+    columns: Sequence[str] = PREDICTION_COLUMNS,
+) -> None:
     """Refuse an output that would overwrite the input or the input's own columns.
 
     Args:
         output: The file predictions go to.
-        table: The reviews being classified.
+        table: The texts being classified.
         source: The input file, or None (or ``-``) for texts not from a file.
+        columns: The columns the predictions add
+            ([`prediction_columns`][seqnet.reviews.prediction_columns]).
 
     Raises:
         ValueError: If ``output`` exists and is not a regular file (a FIFO, a device, a
-            folder), is the input file, or the input already has a ``label``, ``score`` or
-            ``probability`` column.
+            folder), is the input file, or the input already has one of ``columns``.
     """
     refuse_unless_regular(Path(output))
     if source is not None and str(source) != STDIN and _same_file(Path(output), Path(source)):
@@ -374,7 +402,7 @@ def check_output(output: str | Path, table: ReviewTable, source: str | Path | No
             f"--output {output} is the input file; write the predictions to another file, "
             "so the reviews are never lost."
         )
-    clashes = [name for name in PREDICTION_COLUMNS if name in table.columns]
+    clashes = [name for name in columns if name in table.columns]
     if clashes:
         raise ValueError(
             f"{table.source} already has the column(s) {', '.join(map(repr, clashes))}, which "
@@ -390,20 +418,34 @@ def _same_file(first: Path, second: Path) -> bool:
         return first.resolve() == second.resolve()
 
 
-def prediction_rows(table: ReviewTable, predictions: Sequence) -> list[dict]:
-    """Each input row with the ``label``, ``score`` and ``probability`` of its prediction.
+def prediction_rows(
+    table: ReviewTable, predictions: Sequence, *, all_probabilities: bool = False
+) -> list[dict]:
+    """Each input row with its prediction's columns
+    ([`prediction_columns`][seqnet.reviews.prediction_columns]).
 
     Args:
-        table: The reviews.
+        table: The texts.
         predictions: One [`Prediction`][seqnet.predict.Prediction] per row, in order.
+        all_probabilities: Add each class's probability as ``probability_<class>``.
 
     Returns:
         New dicts: the row's columns, then the prediction's.
     """
     return [
-        {**row, "label": p.label, "score": p.score, "probability": p.probability}
+        {**row, **_prediction_cells(p, all_probabilities)}
         for row, p in zip(table.rows, predictions, strict=True)
     ]
+
+
+def _prediction_cells(prediction, all_probabilities: bool) -> dict:
+    """One prediction as flat cells: its JSON without the text, the probabilities spread
+    over one column per class."""
+    cells = prediction.to_json(all_probabilities=all_probabilities)
+    del cells["text"]
+    for name, probability in cells.pop("probabilities", {}).items():
+        cells[PROBABILITY_PREFIX + name] = probability
+    return cells
 
 
 def format_csv(columns: Sequence[str], rows: Sequence[dict], *, raw: bool = False) -> str:
@@ -483,8 +525,9 @@ def write_predictions(
     format: str,
     *,
     raw_csv: bool = False,
+    all_probabilities: bool = False,
 ) -> None:
-    """Write every input column plus ``label``, ``score`` and ``probability``, atomically.
+    """Write every input column plus the predictions' columns, atomically.
 
     The file appears complete or not at all: an interrupted run leaves no half-written file.
 
@@ -495,13 +538,16 @@ def write_predictions(
         format: ``csv`` or ``jsonl``.
         raw_csv: Write CSV cells verbatim, even those a spreadsheet would run as formulas
             (see [`format_csv`][seqnet.reviews.format_csv]); JSON Lines are always verbatim.
+        all_probabilities: Add each class's probability as ``probability_<class>``.
 
     Raises:
         ValueError: If the file cannot be written, or exists and is not a regular file.
     """
-    rows = prediction_rows(table, predictions)
+    rows = prediction_rows(table, predictions, all_probabilities=all_probabilities)
     if format == "csv":
-        text = format_csv([*table.columns, *PREDICTION_COLUMNS], rows, raw=raw_csv)
+        classes = predictions[0].classes if predictions else ()
+        added = prediction_columns(classes, all_probabilities=all_probabilities)
+        text = format_csv([*table.columns, *added], rows, raw=raw_csv)
     else:
         text = format_jsonl(rows)
     try:

@@ -1,12 +1,16 @@
-"""``seqnet serve``: classify reviews over HTTP, with a small web page for people.
+"""``seqnet serve``: classify texts over HTTP, with a small web page for people.
 
 Endpoints:
 
-- ``POST /predict`` with ``{"texts": ["review", ...]}`` answers
-  ``[{"label": "positive", "score": 0.97}, ...]``, one entry per text, in order.
-- ``GET /health`` answers ``{"status": "ok", "backend": ..., "model": ..., ...}`` plus counters
-  of the requests, texts and model calls (batches) served so far.
-- ``GET /`` is a self-contained page (no CDN; it works offline) to paste reviews into.
+- ``POST /predict`` with ``{"texts": ["text", ...]}`` answers one object per text, in order:
+  ``{"label": "Sports", "score": 0.97, "known_words": 12, "probabilities": {"World": 0.01,
+  "Sports": 0.97, ...}}``: the label is the class name, the score its probability,
+  ``known_words`` the words of the text the model knows (0: none, so the answer says nothing
+  about the text), ``probabilities`` every class's, in the run's class order. Two classes
+  add ``probability``, the second class's (as seqnet 0.2 answered).
+- ``GET /health`` answers ``{"status": "ok", "backend": ..., "model": ..., "classes": [...],
+  ...}`` plus counters of the requests, texts and model calls (batches) served so far.
+- ``GET /`` is a self-contained page (no CDN; it works offline) to paste texts into.
 
 Bad input gets a 4xx answer ``{"error": "what was wrong and how to fix it"}``: 400 for a body
 that is not UTF-8 JSON or a ``Host`` header that is not allowed, 422 for JSON of the wrong
@@ -38,6 +42,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +52,6 @@ from importlib import resources
 from pathlib import Path
 
 from seqnet.config import SERVE_LOOPBACK_HOSTS, ServeLimits
-from seqnet.predict import label_and_score
 
 try:
     import uvicorn
@@ -90,7 +94,7 @@ class QueueFull(Exception):
 
 @dataclass
 class _Job:
-    """One request's texts and the future its probabilities are delivered to."""
+    """One request's texts and the future their answers are delivered to."""
 
     texts: list[str]
     future: asyncio.Future = field(repr=False)
@@ -100,8 +104,8 @@ class MicroBatcher:
     """Queue concurrent requests and serve each batch of them with one model call.
 
     Args:
-        predict: Maps a list of texts to one positive-probability per text; called on
-            ``executor``'s thread only.
+        predict: Maps a list of texts to one answer per text, in order (the server's:
+            [`Prediction`][seqnet.predict.Prediction]s); called on ``executor``'s thread only.
         executor: A single-thread executor: every model call runs there, off the event loop.
         max_batch: The most texts one call gets (a request is never split between calls).
         max_wait: Seconds a batch waits for more requests after its first one arrived; only
@@ -111,7 +115,7 @@ class MicroBatcher:
 
     def __init__(
         self,
-        predict: Callable[[list[str]], Sequence[float]],
+        predict: Callable[[list[str]], Sequence],
         executor: ThreadPoolExecutor,
         *,
         max_batch: int = MAX_BATCH_TEXTS,
@@ -140,8 +144,8 @@ class MicroBatcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def submit(self, texts: list[str]) -> list[float]:
-        """Queue ``texts`` and wait for their probabilities, in order.
+    async def submit(self, texts: list[str]) -> list:
+        """Queue ``texts`` and wait for their answers, in order.
 
         Cancelling the wait (the client hung up) takes the texts out of the queue if their
         model call has not started, so nobody computes answers that nobody will read.
@@ -238,11 +242,10 @@ class MicroBatcher:
             _deliver(job, values[start : start + len(job.texts)])
             start += len(job.texts)
 
-    async def _call(self, texts: list[str]) -> list[float]:
+    async def _call(self, texts: list[str]) -> list:
         """One model call on the model thread; counted once it succeeded."""
         loop = asyncio.get_running_loop()
-        probabilities = await loop.run_in_executor(self.executor, self.predict, texts)
-        values = [float(p) for p in probabilities]
+        values = list(await loop.run_in_executor(self.executor, self.predict, texts))
         if len(values) != len(texts):
             raise RuntimeError(f"the model gave {len(values)} answers for {len(texts)} texts")
         self.counts["batches"] += 1
@@ -250,7 +253,7 @@ class MicroBatcher:
         return values
 
 
-def _deliver(job: _Job, values: list[float] | None = None, error: Exception | None = None) -> None:
+def _deliver(job: _Job, values: list | None = None, error: Exception | None = None) -> None:
     """Hand a job its answer, unless its client hung up and cancelled the future."""
     if job.future.done():
         return
@@ -340,11 +343,11 @@ def error_response(status: int, message: str, headers: dict | None = None) -> JS
 
 
 async def predict_endpoint(request: Request) -> Response:
-    """``POST /predict``: a label and a score per text, in the order given."""
+    """``POST /predict``: a label, score, known words and probabilities per text, in order."""
     limits = request.app.state.limits
     try:
         texts = parse_texts(await read_body(request, limits.max_body_bytes), limits.max_texts)
-        probabilities = await _unless_disconnected(request, request.app.state.batcher.submit(texts))
+        predictions = await _unless_disconnected(request, request.app.state.batcher.submit(texts))
     except RequestError as error:
         return error_response(error.status, error.message)
     except QueueFull as full:
@@ -352,8 +355,15 @@ async def predict_endpoint(request: Request) -> Response:
         return error_response(503, message, headers={"Retry-After": str(limits.retry_after)})
     except ClientDisconnect:  # nobody is left to read an answer
         return Response(status_code=400)
-    results = [label_and_score(p) for p in probabilities]
-    return JSONResponse([{"label": label, "score": score} for label, score in results])
+    return JSONResponse([answer(prediction) for prediction in predictions])
+
+
+def answer(prediction) -> dict:
+    """What ``POST /predict`` says about one text: its prediction's JSON without the text
+    (the client has it), every class's probability included."""
+    row = prediction.to_json(all_probabilities=True)
+    del row["text"]
+    return row
 
 
 async def _unless_disconnected(request: Request, work):
@@ -387,13 +397,14 @@ async def _disconnected(request: Request) -> None:
 
 
 async def health_endpoint(request: Request) -> Response:
-    """``GET /health``: backend, model and how much was served, for probes and people."""
+    """``GET /health``: backend, model, classes and how much was served, for probes and
+    people."""
     state = request.app.state
     return JSONResponse({"status": "ok", **state.info, **state.batcher.counts})
 
 
 async def index_endpoint(request: Request) -> Response:
-    """``GET /``: the page to paste reviews into."""
+    """``GET /``: the page to paste texts into."""
     return HTMLResponse(request.app.state.page)
 
 
@@ -613,7 +624,8 @@ def build_app(
 
 
 def load_classifier(workdir: Path):
-    """Load the run folder's model and vocabulary, on the thread that will run the model.
+    """Load the run folder's model, vocabulary and classes, on the thread that will run the
+    model.
 
     Args:
         workdir: The run folder written by ``seqnet train``.
@@ -626,6 +638,19 @@ def load_classifier(workdir: Path):
     classifier = Classifier.load(workdir)
     _tune_torch()
     return classifier
+
+
+def _classify(classifier, texts: list[str]) -> list:
+    """One model call's predictions, on the model thread.
+
+    A text with no known word is flagged in its answer (``known_words`` 0); a warning on the
+    server's log for every such request would flood it, so none is given.
+    """
+    from seqnet.predict import UnknownWordsWarning
+
+    with warnings.catch_warnings():  # only the model thread warns here
+        warnings.simplefilter("ignore", UnknownWordsWarning)
+        return classifier.predict(texts, batch_size=FORWARD_ROWS)
 
 
 def warm_up(classifier, forward_rows: int = FORWARD_ROWS) -> None:
@@ -657,12 +682,13 @@ def _tune_torch() -> None:
 
 
 def _describe(workdir: Path, classifier, limits: ServeLimits) -> dict:
-    """What ``GET /health`` says about the backend, the model and the limits."""
+    """What ``GET /health`` says about the backend, the model, its classes and the limits."""
     import keras
 
     return {
         "backend": keras.backend.backend(),
         "model": workdir.resolve().name,  # a name, not a path: the page is public
+        "classes": list(classifier.task.class_names),
         "vocabulary_size": classifier.vocabulary_size,
         "sequence_length": classifier.sequence_length,
         "max_texts": limits.max_texts,
@@ -702,14 +728,14 @@ def serve(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqnet-model")
     try:
         classifier = executor.submit(load_classifier, workdir).result()
-        say(f"Compiling the model for each input shape, up to {FORWARD_ROWS} reviews a pass…")
+        say(f"Compiling the model for each input shape, up to {FORWARD_ROWS} texts a pass…")
         executor.submit(warm_up, classifier).result()
         info = executor.submit(_describe, workdir, classifier, limits).result()
     except Exception as error:  # any broken run folder: one clear line, no traceback
         executor.shutdown()
         print(f"seqnet serve: error: cannot load {workdir}: {_first_line(error)}", file=sys.stderr)
         return 1
-    predict = functools.partial(classifier.predict_probabilities, batch_size=FORWARD_ROWS)
+    predict = functools.partial(_classify, classifier)
     batcher = MicroBatcher(predict, executor, max_wait=max_wait, max_queue=limits.max_queue_texts)
     app = build_app(batcher, info, limits, _allowed_hosts(host, allowed_hosts))
     # uvicorn re-raises SIGTERM once it has shut down gracefully, which would kill the process

@@ -158,6 +158,63 @@ def train_tiny_run(root: Path, **overrides) -> Path:
     return root / "run"
 
 
+# The tiny reviews by class, in IMDB's class order, for runs built without the data pipeline.
+TINY_TEXTS = {
+    name: [text for (_, label), texts in TINY_REVIEWS.items() if label == short for text in texts]
+    for name, short in (("negative", "neg"), ("positive", "pos"))
+}
+# Texts of three colours, for a run with more than two classes: each class has its own words.
+COLOUR_TEXTS = {
+    "red": ["red apple cherry", "a ripe red cherry", "cherry and apple pie", "red red apple"],
+    "green": ["green leaf and grass", "grass lime leaf", "a green lime", "leaf grass green"],
+    "blue": ["blue sky and sea", "deep blue sea", "the sky is blue", "sea sky ocean"],
+}
+
+
+def build_run(
+    workdir: Path,
+    texts: dict[str, list[str]],
+    *,
+    model: ModelConfig = TINY_MODEL,
+    epochs: int = 20,
+    seed: int = 0,
+) -> Path:
+    """A run folder made without the data pipeline: a vocabulary of ``texts``, ``model`` with
+    one class per key of ``texts`` (in their order) fitted for ``epochs`` on them, saved by
+    ``save_run`` with the metrics train writes (history and the test report)."""
+    from seqnet.metrics import classification_report
+    from seqnet.model import build_model
+    from seqnet.saving import save_run
+    from seqnet.task import Task
+    from seqnet.text import Vocabulary
+
+    task = Task(tuple(texts))
+    config = TrainConfig(model=dataclasses.replace(model, num_classes=task.num_classes))
+    pairs = [(text, label) for label, name in enumerate(task.class_names) for text in texts[name]]
+    vocabulary = Vocabulary.from_texts([text for text, _ in pairs], model.vocabulary_size)
+    x = vocabulary.encode_batch([text for text, _ in pairs], model.sequence_length)
+    y = np.array([label for _, label in pairs], dtype=np.int32)
+    keras.utils.set_random_seed(seed)
+    network = build_model(config.model, learning_rate=0.02)
+    fitted = network.fit(x, y, epochs=epochs, batch_size=4, verbose=0).history
+    history = [
+        {"epoch": epoch + 1, "loss": fitted["loss"][epoch], "accuracy": fitted["accuracy"][epoch]}
+        for epoch in range(epochs)
+    ]
+    logits = keras.ops.convert_to_numpy(network(x, training=False))
+    predicted = (logits[:, 0] >= 0).astype(int) if task.binary else logits.argmax(axis=1)
+    test = classification_report(y, predicted, task.class_names)
+    metrics = {"history": history, "classes": list(task.class_names), "test": test}
+    save_run(workdir, network, config, vocabulary, task, metrics)
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def colour_run(tmp_path_factory) -> Path:
+    """A three-class run (red, green, blue) built directly, trained to tell them apart."""
+    return build_run(tmp_path_factory.mktemp("colours") / "run", COLOUR_TEXTS)
+
+
 @pytest.fixture
 def tiny_archive(tmp_path) -> Path:
     return write_tiny_archive(tmp_path / "aclImdb_v1.tar.gz")
@@ -165,11 +222,8 @@ def tiny_archive(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def served_run(tmp_path_factory) -> Path:
-    """A tiny one-epoch run folder for ``seqnet serve``, trained once per session."""
-    root = tmp_path_factory.mktemp("served")
-    with pytest.MonkeyPatch.context() as patch:  # keep the tokenized cache out of the user's
-        patch.setenv("SEQNET_CACHE_DIR", str(root / "cache"))
-        return train_tiny_run(root)
+    """A tiny two-class (IMDB) run folder for ``seqnet serve``, built once per session."""
+    return build_run(tmp_path_factory.mktemp("served") / "run", TINY_TEXTS)
 
 
 @pytest.fixture(scope="session")
@@ -178,6 +232,16 @@ def live_server(served_run, tmp_path_factory):
     from serving import start_server
 
     server = start_server(served_run, tmp_path_factory.mktemp("server") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def colour_server(colour_run, tmp_path_factory):
+    """``seqnet serve`` on the three-class run, a real subprocess on a free loopback port."""
+    from serving import start_server
+
+    server = start_server(colour_run, tmp_path_factory.mktemp("colour-server") / "server.log")
     yield server
     server.stop()
 

@@ -19,13 +19,12 @@ import httpx
 import keras
 import numpy as np
 import pytest
-from conftest import browser_unavailable, train_tiny_run, varied_reviews
+from conftest import TINY_TEXTS, browser_unavailable, build_run, varied_reviews
 from serving import free_port
 
 from seqnet import export
 from seqnet.cli import main
-from seqnet.predict import Classifier
-from seqnet.serve import label_and_score
+from seqnet.predict import Classifier, UnknownWordsWarning
 from seqnet.text import tokenize
 
 SHORT_REVIEWS = Path(__file__).parent / "data" / "short_reviews.csv"
@@ -70,7 +69,7 @@ def _npm_install(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    return train_tiny_run(tmp_path_factory.mktemp("page-run"), batch_size=4, seed=5)
+    return build_run(tmp_path_factory.mktemp("page-run") / "run", TINY_TEXTS, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -111,19 +110,45 @@ def static_url(bundle, tmp_path_factory):
     process.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def colour_bundle(colour_run, bundle, tmp_path_factory) -> Path:
+    """The three-class run's ONNX bundle, with the onnxruntime-web ``bundle`` installed."""
+    folder = tmp_path_factory.mktemp("colour-bundle") / "bundle"
+    args = ["export", "--workdir", str(colour_run), "--format", "onnx", "--output", str(folder)]
+    assert main(args) == 0
+    shutil.copytree(bundle / "node_modules", folder / "node_modules")  # npm install once
+    return folder
+
+
+def _open(browser, url):
+    page = browser.new_page()
+    page.goto(url + "/index.html")
+    page.wait_for_function("document.querySelector('#status.checked, #error:not(:empty)')")
+    return page
+
+
 @pytest.fixture
 def page(browser, static_url):
-    page = browser.new_page()
-    page.goto(static_url + "/index.html")
-    page.wait_for_function("document.querySelector('#status.checked, #error:not(:empty)')")
+    page = _open(browser, static_url)
     yield page
     page.close()
+
+
+@pytest.fixture
+def colour_page(browser, colour_bundle, tmp_path):
+    process, url = _serve_folder(colour_bundle, tmp_path / "server.log")
+    page = _open(browser, url)
+    yield page
+    page.close()
+    process.terminate()
+    process.wait(timeout=30)
 
 
 def test_the_page_checks_itself_against_the_reference_reviews(page):
     assert page.locator("#error").inner_text() == ""
     status = page.locator("#status").inner_text()
-    assert status.startswith("Ready. Checked against seqnet on its 8 reference reviews")
+    assert status.startswith("Ready. Checked against seqnet on its 8 reference texts")
+    assert "every class's probability" in status
 
 
 def test_javascript_tokens_and_ids_equal_seqnets(page, workdir):
@@ -152,18 +177,47 @@ def test_probabilities_in_the_browser_equal_the_classifiers(page, workdir):
     np.testing.assert_allclose(in_browser, expected, rtol=0, atol=export.REFERENCE_TOLERANCE)
 
 
-def test_a_person_types_reviews_and_reads_label_and_score(page, workdir):
-    reviews = ["A great film, I loved it.", "Boring and bad; a terrible plot."]
-    page.get_by_label("Reviews, one per line").fill("\n".join(reviews))
+def _type_and_classify(page, texts: list[str]):
+    page.get_by_label("Texts, one per line").fill("\n".join(texts))
     page.get_by_role("button", name="Classify").click()
     rows = page.locator("#results tbody tr")
-    rows.nth(len(reviews) - 1).wait_for()
-    probabilities = Classifier.load(workdir).predict_probabilities(reviews)
-    for row, probability in zip(rows.all(), probabilities, strict=True):
-        label, score = label_and_score(probability)
-        assert row.locator("td.label").inner_text() == label
-        assert float(row.get_attribute("data-score")) == pytest.approx(score, abs=1e-6)
-        assert row.locator("td.score").inner_text() == f"{score:.3f}"
+    rows.nth(len(texts) - 1).wait_for()
+    return rows.all()
+
+
+def test_a_person_types_reviews_and_reads_label_and_score(page, workdir):
+    reviews = ["A great film, I loved it.", "Boring and bad; a terrible plot."]
+    rows = _type_and_classify(page, reviews)
+    for row, prediction in zip(rows, Classifier.load(workdir).predict(reviews), strict=True):
+        assert row.locator("td.label").inner_text() == prediction.label
+        assert float(row.get_attribute("data-score")) == pytest.approx(prediction.score, abs=1e-6)
+        assert row.locator("td.score").inner_text() == f"{prediction.score:.3f}"
+
+
+def test_a_three_class_bundle_checks_every_class_and_labels_by_the_most_probable(
+    colour_page, colour_run
+):
+    assert colour_page.locator("#error").inner_text() == ""
+    assert colour_page.locator("#status").inner_text().startswith("Ready. Checked")
+    classifier = Classifier.load(colour_run)
+    texts = ["red apple cherry", "grass leaf lime", "sky sea blue", "zyzzyva", ""]
+    in_browser = colour_page.evaluate(
+        "texts => window.seqnetClassifier.predictProbabilities(texts)", texts
+    )
+    expected = classifier.predict_probabilities(texts)
+    np.testing.assert_allclose(in_browser, expected, rtol=0, atol=export.REFERENCE_TOLERANCE)
+    answers = colour_page.evaluate("texts => window.seqnetClassifier.predict(texts)", texts)
+    with pytest.warns(UnknownWordsWarning):
+        predictions = classifier.predict(texts)
+    assert [a["label"] for a in answers] == [p.label for p in predictions]
+    assert [a["label"] for a in answers[:3]] == ["red", "green", "blue"]
+    assert [a["known_words"] for a in answers] == [p.known_words for p in predictions]
+    rows = _type_and_classify(colour_page, texts[:4])
+    assert [row.locator("td.label").inner_text() for row in rows[:3]] == ["red", "green", "blue"]
+    bars = rows[0].locator("div.class")
+    assert [bar.get_attribute("data-class") for bar in bars.all()] == ["red", "green", "blue"]
+    assert rows[3].locator("div.warning").count() == 1  # zyzzyva: no known word
+    assert rows[0].locator("div.warning").count() == 0
 
 
 def test_without_npm_install_the_page_says_what_to_run(browser, bundle, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, train_tiny_run, varied_reviews
+from conftest import COLOUR_TEXTS, TINY_MODEL, TINY_TEXTS, build_run, varied_reviews
 
 from seqnet import export
 from seqnet.cli import main
@@ -28,8 +28,8 @@ EXPORTABLE = [name for name in export.FORMATS if BACKEND in export.EXPORTING_BAC
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """A run folder trained for one epoch on the tiny aclImdb look-alike."""
-    return train_tiny_run(tmp_path_factory.mktemp("export-run"), batch_size=4, seed=5)
+    """A two-class (IMDB) run folder, fitted briefly on the tiny reviews."""
+    return build_run(tmp_path_factory.mktemp("export-run") / "run", TINY_TEXTS, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,16 @@ def encode_from_spec(texts: list[str], tokenizer: dict, words: list[str]) -> np.
 
 
 def run_bundle(bundle: Path, token_ids: np.ndarray) -> np.ndarray:
-    """Probabilities from the exported model alone, through ONNX Runtime or TensorFlow."""
+    """Each class's probability from the exported model alone, through ONNX Runtime or
+    TensorFlow: ``(texts, classes)``, from its ``(texts, 1)`` sigmoid for two classes."""
+    outputs = bundle_outputs(bundle, token_ids)
+    if outputs.shape[1] == 1:
+        return np.concatenate([1 - outputs, outputs], axis=1)
+    return outputs
+
+
+def bundle_outputs(bundle: Path, token_ids: np.ndarray) -> np.ndarray:
+    """The exported model's own output, ``(texts, units)``."""
     if (bundle / "model.onnx").is_file():
         onnxruntime = pytest.importorskip("onnxruntime")
         session = onnxruntime.InferenceSession(str(bundle / "model.onnx"))
@@ -119,23 +128,25 @@ def run_bundle(bundle: Path, token_ids: np.ndarray) -> np.ndarray:
         assert session.get_inputs()[0].type == "tensor(int32)"
         assert [o.name for o in session.get_outputs()] == [export.OUTPUT_NAME]
         (probabilities,) = session.run([export.OUTPUT_NAME], {export.INPUT_NAME: token_ids})
-        return probabilities[:, 0]
+        return probabilities
     tf = pytest.importorskip("tensorflow")
     loaded = tf.saved_model.load(str(bundle / "saved_model"))
     signature = loaded.signatures["serving_default"]
     assert list(signature.structured_outputs) == [export.SAVED_MODEL_OUTPUT_KEY]
     by_signature = signature(**{export.INPUT_NAME: tf.constant(token_ids)})
-    probabilities = loaded.serve(tf.constant(token_ids)).numpy()[:, 0]
-    np.testing.assert_array_equal(by_signature[export.SAVED_MODEL_OUTPUT_KEY][:, 0], probabilities)
+    probabilities = loaded.serve(tf.constant(token_ids)).numpy()
+    np.testing.assert_array_equal(by_signature[export.SAVED_MODEL_OUTPUT_KEY], probabilities)
     return probabilities
 
 
 def test_bundle_holds_the_model_and_its_description(bundle):
     names = {path.name for path in bundle.iterdir()}
     assert names >= {"vocabulary.json", "tokenizer.json", "reference.json", "README.md"}
-    assert names & {"model.onnx", "saved_model"}
+    assert names >= {"classes.json"} and names & {"model.onnx", "saved_model"}
+    assert json.loads((bundle / "classes.json").read_text())["classes"] == ["negative", "positive"]
     readme = (bundle / "README.md").read_text()
     assert "token_ids" in readme and "int32" in readme and "(batch, 24)" in readme
+    assert "shape `(batch, 1)`: the probability that the text is `positive`" in readme
     assert not list(bundle.parent.glob(".export-*"))  # no staging folder left behind
 
 
@@ -167,12 +178,58 @@ def test_reference_reviews_agree_with_the_exported_model(bundle, classifier):
     words = json.loads((bundle / "vocabulary.json").read_text(encoding="utf-8"))["words"]
     texts = [review["text"] for review in reference["reviews"]]
     token_ids = np.array([review["token_ids"] for review in reference["reviews"]], np.int32)
-    expected = np.array([review["probability"] for review in reference["reviews"]])
+    expected = np.array([review["probabilities"] for review in reference["reviews"]])
+    positive = [review["probability"] for review in reference["reviews"]]  # as in seqnet 0.2
 
+    assert reference["classes"] == ["negative", "positive"]
+    assert reference["output"]["shape"] == [None, 1]
+    np.testing.assert_array_equal(expected[:, 1], positive)
     np.testing.assert_array_equal(encode_from_spec(texts, tokenizer, words), token_ids)
     np.testing.assert_allclose(classifier.predict_probabilities(texts), expected, atol=1e-7)
     np.testing.assert_allclose(run_bundle(bundle, token_ids), expected, atol=reference["tolerance"])
     assert len(texts) == 8 and any(ids[0] != 1 and ids[0] != 0 for ids in token_ids)
+
+
+@pytest.fixture(scope="module")
+def colour_bundle(colour_run, tmp_path_factory) -> Path:
+    """The three-class run exported as ONNX by ``seqnet export``."""
+    try:
+        export.check_exportable("onnx", BACKEND)
+    except (ValueError, export.MissingDependencyError) as error:
+        pytest.skip(str(error))
+    output = tmp_path_factory.mktemp("colour-export") / "bundle"
+    assert _export(colour_run, output) == 0
+    return output
+
+
+def test_a_three_class_bundle_outputs_a_softmax_per_class(colour_bundle, colour_run):
+    classifier = Classifier.load(colour_run)
+    texts = ["red apple cherry", "grass leaf lime", "sky sea blue", "zyzzyva", ""]
+    token_ids = classifier.vocabulary.encode_batch(texts, TINY_MODEL.sequence_length)
+
+    outputs = bundle_outputs(colour_bundle, token_ids)
+
+    assert outputs.shape == (len(texts), 3)  # (batch, num_classes), not (batch, 1)
+    np.testing.assert_allclose(outputs, classifier.predict_token_ids(token_ids), atol=1e-5)
+    np.testing.assert_allclose(outputs.sum(axis=1), 1.0, atol=1e-5)
+    assert outputs[:3].argmax(axis=1).tolist() == [0, 1, 2]
+
+
+def test_a_three_class_bundle_lists_its_classes(colour_bundle, colour_run):
+    classes = list(COLOUR_TEXTS)
+    assert json.loads((colour_bundle / "classes.json").read_text())["classes"] == classes
+    reference = json.loads((colour_bundle / "reference.json").read_text(encoding="utf-8"))
+    assert reference["classes"] == classes and reference["output"]["shape"] == [None, 3]
+    token_ids = np.array([review["token_ids"] for review in reference["reviews"]], np.int32)
+    expected = np.array([review["probabilities"] for review in reference["reviews"]])
+    assert expected.shape == (8, 3) and "probability" not in reference["reviews"][0]
+    np.testing.assert_allclose(bundle_outputs(colour_bundle, token_ids), expected, atol=1e-5)
+    readme = (colour_bundle / "README.md").read_text(encoding="utf-8")
+    assert "one of 3 classes: `red`, `green`, `blue`" in readme
+    assert "shape `(batch, 3)`" in readme and "most probable class" in readme
+    assert "0. `red`\n1. `green`\n2. `blue`" in readme
+    for imdb_only in ("movie", "review is positive", "positive", "negative", "sentiment"):
+        assert imdb_only not in readme
 
 
 def test_an_existing_bundle_is_kept_without_force(bundle, workdir, capsys):

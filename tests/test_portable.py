@@ -92,7 +92,7 @@ def test_model_file_names_no_seqnet_code(workdir):
 def test_plain_keras_loads_the_run_without_seqnet(workdir, tmp_path):
     classifier = Classifier.load(workdir)
     token_ids = classifier.vocabulary.encode_batch(TEXTS, TINY_MODEL.sequence_length)
-    expected = classifier.predict_token_ids(token_ids)
+    expected = classifier.predict_token_ids(token_ids)[:, 1]  # (texts,): the positive class's
 
     got = _plain_keras_probabilities(workdir / MODEL_FILE, token_ids, tmp_path)
 
@@ -122,7 +122,7 @@ def test_saved_model_computes_what_the_training_network_computed(workdir):
 
     np.testing.assert_allclose(_outputs(saved, token_ids)[:, 0], expected, rtol=0, atol=1e-5)
     # Classifier trims each chunk to its longest review's bucket (seqnet.buckets).
-    np.testing.assert_allclose(classifier.predict_token_ids(token_ids), expected, atol=1e-5)
+    np.testing.assert_allclose(classifier.predict_token_ids(token_ids)[:, 1], expected, atol=1e-5)
 
 
 def _padded_reviews(count: int, config: ModelConfig, seed: int = 0) -> np.ndarray:
@@ -158,10 +158,8 @@ def test_portable_network_computes_the_training_networks_outputs(config):
     # As seqnet trains it: variable-length where it trains on bucketed batches.
     training = build_model(config, variable_length=buckets_exactly(config))
     _randomize(training)
-    fixed = portable_model(training, sequence_length=config.sequence_length)
-    any_length = portable_model(
-        training, sequence_length=config.sequence_length, variable_length=True
-    )
+    fixed = portable_model(training, config, from_training=True)
+    any_length = portable_model(training, config, from_training=True, variable_length=True)
     x = _padded_reviews(64, config)
     expected_features = _outputs(training, x, layer="hidden")
     expected = _sigmoid(_outputs(training, x)[:, 0])
@@ -228,5 +226,5 @@ def test_runs_written_by_seqnet_01_still_load(tmp_path):
 
     token_ids = vocabulary.encode_batch(TEXTS, TINY_MODEL.sequence_length)
     expected = np.asarray(model.predict_on_batch(token_ids))[:, 0]
-    np.testing.assert_allclose(classifier.predict_probabilities(TEXTS), expected, atol=1e-6)
+    np.testing.assert_allclose(classifier.predict_probabilities(TEXTS)[:, 1], expected, atol=1e-6)
     assert isinstance(classifier.model.get_layer("convolution"), MaxPooledConv1D)

@@ -14,14 +14,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import train_tiny_run
+from conftest import COLOUR_TEXTS, TINY_TEXTS, build_run
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 import seqnet
 from seqnet import reviews
 from seqnet.cli import main
-from seqnet.predict import Classifier, Prediction, label_and_score
+from seqnet.predict import Classifier, Prediction, UnknownWordsWarning
 
 CSV_REVIEWS = (
     "id,text,stars\r\n"
@@ -41,8 +41,8 @@ JSONL_REVIEWS = (
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    """A run folder trained for one epoch on the tiny aclImdb look-alike."""
-    return train_tiny_run(tmp_path_factory.mktemp("predict-run"), batch_size=4, seed=5)
+    """A two-class (IMDB) run folder, fitted briefly on the tiny reviews."""
+    return build_run(tmp_path_factory.mktemp("predict-run") / "run", TINY_TEXTS, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -59,46 +59,62 @@ def _predict(*args: str) -> int:
     return main(["predict", *map(str, args)])
 
 
-# label_and_score and Prediction
+# Prediction
 
 
-def test_label_and_score_follow_the_threshold():
-    assert label_and_score(0.8) == ("positive", 0.8)
-    assert label_and_score(0.25) == ("negative", 0.75)
-    assert label_and_score(0.5) == ("positive", 0.5)  # the threshold itself counts as positive
-    assert label_and_score(0.6, threshold=0.7) == ("negative", pytest.approx(0.4))
+def _binary(probability: float, threshold: float = 0.5) -> Prediction:
+    return Prediction("text", (1 - probability, probability), threshold=threshold)
+
+
+def test_two_class_labels_follow_the_threshold():
+    assert (_binary(0.8).label, _binary(0.8).score) == ("positive", 0.8)
+    assert (_binary(0.25).label, _binary(0.25).score) == ("negative", 0.75)
+    assert _binary(0.5).label == "positive"  # the threshold itself counts as positive
+    assert (_binary(0.6, 0.7).label, _binary(0.6, 0.7).score) == ("negative", pytest.approx(0.4))
 
 
 @given(probability=st.floats(0, 1), threshold=st.floats(0.01, 0.99))
 def test_score_is_the_probability_of_the_label(probability, threshold):
-    label, score = label_and_score(probability, threshold)
-    assert label == ("positive" if probability >= threshold else "negative")
-    assert score == pytest.approx(probability if label == "positive" else 1 - probability)
+    prediction = _binary(probability, threshold)
+    assert prediction.label == ("positive" if probability >= threshold else "negative")
+    assert prediction.score == prediction.probabilities[prediction.index]
+    assert prediction.probability == pytest.approx(probability)
+
+
+@given(st.lists(st.floats(0, 1), min_size=3, max_size=6))
+def test_more_classes_take_the_most_probable_the_first_of_ties(probabilities):
+    classes = tuple(f"class {index}" for index in range(len(probabilities)))
+    prediction = Prediction("text", probabilities, classes)
+    assert prediction.label == classes[int(np.argmax(probabilities))]  # argmax: first of ties
+    assert prediction.score == prediction.probability == max(probabilities)
 
 
 @pytest.mark.parametrize("threshold", [0, 1, -0.1, 1.5, float("nan"), "0.5", None, True])
 def test_thresholds_outside_zero_one_are_refused(threshold):
     with pytest.raises(ValueError, match="threshold must"):
-        label_and_score(0.5, threshold)
-    with pytest.raises(ValueError, match="threshold must"):
-        Prediction("text", 0.5, threshold)
+        Prediction("text", (0.5, 0.5), threshold=threshold)
 
 
 @pytest.mark.parametrize("probability", [-0.1, 1.1, float("nan")])
 def test_probabilities_outside_zero_one_are_refused(probability):
-    with pytest.raises(ValueError, match=r"probability must lie in \[0, 1\]"):
-        label_and_score(probability)
+    with pytest.raises(ValueError, match=r"probabilities must lie in \[0, 1\]"):
+        Prediction("text", (0.5, probability))
 
 
 def test_prediction_json_has_label_score_and_probability():
-    prediction = Prediction("Dull.", 0.2)
+    prediction = Prediction("Dull.", (0.8, 0.2), known_words=1)
     assert prediction.to_json() == {
         "text": "Dull.",
         "label": "negative",
         "score": pytest.approx(0.8),
-        "probability": 0.2,
+        "probability": pytest.approx(0.2),
+        "known_words": 1,
     }
-    assert Prediction("Dull.", 0.2, threshold=0.1).label == "positive"
+    assert prediction.to_json(all_probabilities=True)["probabilities"] == {
+        "negative": pytest.approx(0.8),
+        "positive": pytest.approx(0.2),
+    }
+    assert Prediction("Dull.", (0.8, 0.2), threshold=0.1).label == "positive"
 
 
 # Classifier.predict
@@ -117,7 +133,8 @@ def test_trimmed_forward_passes_give_the_full_length_outputs(classifier):
     words = list(classifier.vocabulary.words)
     texts = [" ".join(words[: count % len(words)] * (count % 4 + 1)) for count in range(37)]
     token_ids = classifier.vocabulary.encode_batch(texts, classifier.sequence_length)
-    whole = keras.ops.convert_to_numpy(classifier.model(token_ids, training=False))[:, 0]
+    positive = keras.ops.convert_to_numpy(classifier.model(token_ids, training=False))[:, 0]
+    whole = np.stack([1 - positive, positive], axis=1)  # (texts, 2): each class's probability
     for batch_size in (1, 5, 256):
         np.testing.assert_allclose(
             classifier.predict_token_ids(token_ids, batch_size=batch_size), whole, atol=1e-6
@@ -246,7 +263,7 @@ def test_csv_in_csv_out_keeps_order_columns_and_probabilities(workdir, classifie
     output = tmp_path / "out" / "predictions.csv"
     assert _predict("--workdir", workdir, "--file", source, "--output", output) == 0
     rows = _read_csv(output)
-    assert list(rows[0]) == ["id", "text", "stars", "label", "score", "probability"]
+    assert list(rows[0]) == ["id", "text", "stars", "label", "score", "probability", "known_words"]
     assert [row["id"] for row in rows] == ["1", "2", "3"]
     assert [row["text"] for row in rows] == CSV_TEXTS
     for row, expected in zip(rows, classifier.predict(CSV_TEXTS), strict=True):
@@ -267,7 +284,7 @@ def test_jsonl_in_jsonl_out_keeps_json_values(workdir, classifier, tmp_path):
     assert [row["probability"] for row in rows] == pytest.approx(
         [p.probability for p in expected], abs=1e-6
     )
-    assert all(set(row) >= {"label", "score", "probability"} for row in rows)
+    assert all(set(row) >= {"label", "score", "probability", "known_words"} for row in rows)
 
 
 def test_jsonl_in_csv_out_writes_nested_values_as_json(workdir, tmp_path):
@@ -449,7 +466,10 @@ def test_csv_cells_a_spreadsheet_would_run_get_a_quote(workdir, tmp_path):
     assert _predict("--workdir", workdir, "--file", source, "--output", output) == 0
 
     rows = _read_csv(output)
-    assert list(rows[0]) == ["id", "text", "'@note", "label", "score", "probability"]
+    assert list(rows[0]) == [
+        *("id", "text", "'@note"),
+        *("label", "score", "probability", "known_words"),
+    ]
     assert [row["text"] for row in rows] == [*("'" + text for text in FORMULAS), "-1.5"]
     assert [row["'@note"] for row in rows] == [*("'" + text for text in FORMULAS), "+3e5"]
     assert rows[-1]["id"] == "-7"
@@ -532,3 +552,118 @@ def test_a_nul_byte_anywhere_is_found_with_its_line(tmp_path):
 
     with pytest.raises(ValueError, match=r"line 301 has a NUL byte \(offset \d+\)"):
         reviews.read_reviews(path)
+
+
+# A run with three classes: red, green and blue
+
+COLOUR_CLASSES = tuple(COLOUR_TEXTS)
+CLEAR_COLOURS = {"red apple cherry": "red", "grass leaf lime": "green", "sky sea blue": "blue"}
+
+
+@pytest.fixture(scope="module")
+def colours(colour_run) -> Classifier:
+    return Classifier.load(colour_run)
+
+
+def test_a_three_class_run_names_its_classes_and_gives_every_probability(colours):
+    probabilities = colours.predict_probabilities(list(CLEAR_COLOURS))
+    assert colours.task.class_names == COLOUR_CLASSES
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)  # a softmax
+    predictions = colours.predict(list(CLEAR_COLOURS))
+    assert [p.label for p in predictions] == list(CLEAR_COLOURS.values())
+    for prediction, row in zip(predictions, probabilities, strict=True):
+        assert prediction.classes == COLOUR_CLASSES
+        assert prediction.score == pytest.approx(row.max())
+        assert prediction.to_json(all_probabilities=True)["probabilities"] == pytest.approx(
+            dict(zip(COLOUR_CLASSES, row, strict=True))
+        )
+        assert "probability" not in prediction.to_json()  # no "second class" among three
+
+
+def test_a_three_class_run_has_no_threshold(colours):
+    with pytest.raises(ValueError, match="threshold applies to two classes only"):
+        colours.predict(["red apple"], threshold=0.7)
+
+
+def test_a_text_with_no_known_word_is_flagged_and_warned_of(colours):
+    with pytest.warns(UnknownWordsWarning, match=r"1 of 2 .*\(number 2\)"):
+        known, unknown = colours.predict(["red apple", "zyzzyva quux"])
+    assert (known.known_words, unknown.known_words) == (2, 0)
+    assert unknown.to_json()["known_words"] == 0
+
+
+def test_predict_prints_class_names_and_scores(colour_run, colours, capsys):
+    texts = list(CLEAR_COLOURS)
+    assert _predict("--workdir", colour_run, *texts) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(texts)
+    for line, prediction in zip(lines, colours.predict(texts), strict=True):
+        score, label, text = line.split(maxsplit=2)
+        assert (label, float(score), text) == (
+            prediction.label,
+            pytest.approx(prediction.score, abs=1e-4),
+            prediction.text,
+        )
+    assert _predict("--workdir", colour_run, "--probabilities", texts[0]) == 0
+    (line,) = capsys.readouterr().out.splitlines()  # still one line per text
+    assert all(f"{name}=" in line for name in COLOUR_CLASSES)
+
+
+def test_predict_json_gives_every_class_probability(colour_run, colours, capsys):
+    texts = [*CLEAR_COLOURS, "zyzzyva"]
+    assert _predict("--workdir", colour_run, "--json", "--probabilities", *texts) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert "seqnet predict: warning: 1 of 4 reviews (number 4)" in captured.err
+    with pytest.warns(UnknownWordsWarning):
+        expected = colours.predict(texts)
+    for row, prediction in zip(rows, expected, strict=True):
+        assert set(row) == {"text", "label", "score", "known_words", "probabilities"}
+        assert list(row["probabilities"]) == list(COLOUR_CLASSES)
+        assert row["probabilities"] == pytest.approx(
+            dict(zip(COLOUR_CLASSES, prediction.probabilities, strict=True))
+        )
+        assert (row["label"], row["score"]) == (prediction.label, pytest.approx(prediction.score))
+    assert [row["known_words"] for row in rows] == [3, 3, 3, 0]
+
+
+@pytest.mark.parametrize("name", ["predictions.csv", "predictions.jsonl"])
+def test_predict_files_get_one_probability_column_per_class(colour_run, colours, tmp_path, name):
+    source = _write(tmp_path / "texts.csv", "id,text\n1,red apple cherry\n2,sky sea blue\n")
+    output = tmp_path / name
+    args = ["--workdir", colour_run, "--file", source, "--output", output]
+    assert _predict(*args, "--probabilities") == 0
+    if name.endswith(".csv"):
+        rows = _read_csv(output)
+    else:
+        rows = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
+    columns = ["probability_red", "probability_green", "probability_blue"]
+    assert list(rows[0]) == ["id", "text", "label", "score", "known_words", *columns]
+    expected = colours.predict(["red apple cherry", "sky sea blue"])
+    for row, prediction in zip(rows, expected, strict=True):
+        assert row["label"] == prediction.label
+        assert [float(row[column]) for column in columns] == pytest.approx(
+            prediction.probabilities, abs=1e-6
+        )
+    assert _predict(*args[:-1], tmp_path / "plain.csv") == 0  # without: no per-class columns
+    assert list(_read_csv(tmp_path / "plain.csv")[0]) == [
+        *("id", "text", "label", "score", "known_words")
+    ]
+
+
+def test_predict_refuses_a_threshold_for_three_classes(colour_run, tmp_path, capsys):
+    output = tmp_path / "predictions.csv"
+    args = ["--workdir", colour_run, "--threshold", "0.5", "--output", output, "red apple"]
+    assert _predict(*args) == 1
+    error = _error(capsys)
+    assert "--threshold applies to two classes only; this run has 3 (red, green, blue)" in error
+    assert len(error.splitlines()) == 1 and not output.exists()
+
+
+def test_an_input_column_named_like_a_class_probability_is_refused(colour_run, tmp_path, capsys):
+    source = _write(tmp_path / "texts.csv", "text,probability_green\nred apple,0.1\n")
+    args = ["--workdir", colour_run, "--file", source, "--output", tmp_path / "out.csv"]
+    assert _predict(*args, "--probabilities") == 1
+    assert "already has the column(s) 'probability_green'" in _error(capsys)
+    assert _predict(*args) == 0  # without --probabilities nothing would be overwritten

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from hypothesis import strategies as st
 from serving import free_port, serve_command, start_server
 
 from seqnet.cli import build_parser, main
-from seqnet.predict import Classifier, label_and_score
-from seqnet.serve import MAX_BODY_BYTES, MAX_TEXTS
+from seqnet.predict import Classifier, Prediction, UnknownWordsWarning
+from seqnet.serve import MAX_BODY_BYTES, MAX_TEXTS, answer
 
 REVIEWS = [
     "A great film, I loved it. Great acting!",
@@ -80,7 +81,10 @@ def exchange(port: int, data: bytes, timeout: float = 30) -> Answer:
 
 
 def expected(classifier: Classifier, texts: list[str]) -> list[tuple[str, float]]:
-    return [label_and_score(p) for p in classifier.predict_probabilities(texts)]
+    """The label and score of each text, as the server should answer them."""
+    with warnings.catch_warnings():  # texts with no known word: the answers flag them
+        warnings.simplefilter("ignore", UnknownWordsWarning)
+        return [(p.label, p.score) for p in classifier.predict(texts)]
 
 
 @pytest.mark.parametrize(
@@ -92,13 +96,26 @@ def expected(classifier: Classifier, texts: list[str]) -> list[tuple[str, float]
         (0.0, "negative", 1.0),
     ],
 )
-def test_label_and_score_follow_the_convention(probability, label, score):
-    assert label_and_score(probability) == pytest.approx((label, score))
-    assert type(label_and_score(np.float32(probability))[1]) is float
+def test_an_answer_has_label_score_known_words_and_every_probability(probability, label, score):
+    prediction = Prediction("the text", (np.float32(1 - probability), probability), known_words=0)
+    assert answer(prediction) == {
+        "label": label,
+        "score": pytest.approx(score),
+        "probability": pytest.approx(probability),
+        "known_words": 0,
+        "probabilities": {"negative": pytest.approx(1 - probability), "positive": probability},
+    }
+    assert type(answer(prediction)["score"]) is float  # JSON-ready, not NumPy
 
 
-def test_threshold_moves_the_boundary():
-    assert label_and_score(0.6, threshold=0.7) == pytest.approx(("negative", 0.4))
+def test_an_answer_for_three_classes_names_them_all():
+    prediction = Prediction("t", (0.2, 0.5, 0.3), ("red", "green", "blue"), known_words=4)
+    assert answer(prediction) == {
+        "label": "green",
+        "score": 0.5,
+        "known_words": 4,
+        "probabilities": {"red": 0.2, "green": 0.5, "blue": 0.3},
+    }
 
 
 def test_predictions_match_the_classifier_in_order(live_server, classifier):
@@ -112,6 +129,29 @@ def test_predictions_match_the_classifier_in_order(live_server, classifier):
     np.testing.assert_allclose([item["score"] for item in answer], scores, atol=1e-6)
 
 
+def test_a_three_class_run_is_served_with_names_and_every_probability(colour_server, colour_run):
+    texts = ["red apple cherry", "grass leaf lime", "sky sea blue", "zyzzyva quux", ""]
+    response = post(colour_server, json.dumps({"texts": texts}).encode())
+    assert response.status_code == 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownWordsWarning)
+        predictions = Classifier.load(colour_run).predict(texts)
+    answers = response.json()
+    assert [item["label"] for item in answers] == [p.label for p in predictions]
+    assert [item["label"] for item in answers[:3]] == ["red", "green", "blue"]
+    assert [item["known_words"] for item in answers] == [3, 3, 3, 0, 0]  # flagged: no known word
+    for item, prediction in zip(answers, predictions, strict=True):
+        assert set(item) == {"label", "score", "known_words", "probabilities"}
+        assert list(item["probabilities"]) == ["red", "green", "blue"]
+        np.testing.assert_allclose(
+            list(item["probabilities"].values()), prediction.probabilities, atol=1e-6
+        )
+        assert item["score"] == pytest.approx(prediction.score, abs=1e-6)
+    health = httpx.get(colour_server.url + "/health").json()
+    assert health["classes"] == ["red", "green", "blue"]
+    assert "UnknownWordsWarning" not in colour_server.output()  # the answers flag those texts
+
+
 def test_health_names_backend_and_model(live_server, served_run):
     import keras
 
@@ -119,6 +159,7 @@ def test_health_names_backend_and_model(live_server, served_run):
     assert health["status"] == "ok"
     assert health["backend"] == keras.backend.backend()
     assert health["model"] == served_run.resolve().name
+    assert health["classes"] == ["negative", "positive"]
     assert "/" not in json.dumps(health)  # no path of the server's disk
     assert {"batches", "texts", "requests"} <= health.keys()
 

@@ -92,7 +92,8 @@ async function loadOnnxRuntime() {
   }
 }
 
-/** The exported model with its tokenizer: probabilities, labels and scores for raw reviews. */
+/** The exported model with its tokenizer and classes: probabilities, labels and scores for
+ * raw texts, as seqnet gives them. */
 export class Classifier {
   static async load(base = new URL(".", document.baseURI)) {
     const [ort, spec, vocabulary, reference] = await Promise.all([
@@ -112,46 +113,80 @@ export class Classifier {
     this.session = session;
     this.tokenizer = tokenizer;
     this.reference = reference;
+    // The class names in index order; a bundle of seqnet 0.2 names none: IMDB's.
+    this.classes = reference.classes ?? ["negative", "positive"];
   }
 
-  /** Probability that each review is positive, in order. */
+  /** Ids of each text, and how many of them are words the vocabulary knows. */
+  encodeAll(texts) {
+    const firstWord = this.tokenizer.spec.ids.first_word_id;
+    const rows = texts.map((text) => this.tokenizer.encode(text));
+    const known = rows.map((row) => row.reduce((count, id) => count + (id >= firstWord), 0));
+    return { rows, known };
+  }
+
+  /** Each class's probability for each text: one array of `classes.length` per text. */
   async predictProbabilities(texts) {
+    return (await this.run(this.encodeAll(texts).rows)).probabilities;
+  }
+
+  async run(rows) {
     const length = this.tokenizer.spec.sequence_length;
+    const units = this.classes.length === 2 ? 1 : this.classes.length;
     const probabilities = [];
-    for (let start = 0; start < texts.length; start += BATCH_SIZE) {
-      const batch = texts.slice(start, start + BATCH_SIZE);
+    for (let start = 0; start < rows.length; start += BATCH_SIZE) {
+      const batch = rows.slice(start, start + BATCH_SIZE);
       const ids = new Int32Array(batch.length * length);
-      batch.forEach((text, row) => ids.set(this.tokenizer.encode(text), row * length));
+      batch.forEach((row, i) => ids.set(row, i * length));
       const input = new this.ort.Tensor("int32", ids, [batch.length, length]); // (batch, 400)
       const outputs = await this.session.run({ [this.reference.input.name]: input });
-      probabilities.push(...outputs[this.reference.output.name].data); // (batch, 1) flat
+      const flat = outputs[this.reference.output.name].data; // (batch, units) flat
+      for (let i = 0; i < batch.length; i++) {
+        const row = Array.from(flat.subarray(i * units, (i + 1) * units));
+        // Two classes: one sigmoid unit, the probability of the second class.
+        probabilities.push(units === 1 ? [1 - row[0], row[0]] : row);
+      }
     }
-    return probabilities;
+    return { probabilities };
   }
 
-  /** `{label, score}` per review, as `seqnet predict` and `seqnet serve` give them. */
+  /** The index of the label: two classes, the second from the threshold; more, the most
+   * probable (the first of ties), as seqnet's Task.decide. */
+  decide(probabilities) {
+    if (probabilities.length === 2) return probabilities[1] >= DECISION_THRESHOLD ? 1 : 0;
+    return probabilities.reduce((best, p, i) => (p > probabilities[best] ? i : best), 0);
+  }
+
+  /** `{label, score, known_words, probabilities: {class: p}}` per text, as `seqnet serve`
+   * answers. */
   async predict(texts) {
-    const probabilities = await this.predictProbabilities(texts);
-    return probabilities.map((probability) =>
-      probability >= DECISION_THRESHOLD
-        ? { label: "positive", score: probability }
-        : { label: "negative", score: 1 - probability },
-    );
+    const { rows, known } = this.encodeAll(texts);
+    const { probabilities } = await this.run(rows);
+    return probabilities.map((row, i) => {
+      const index = this.decide(row);
+      const named = Object.fromEntries(this.classes.map((name, k) => [name, row[k]]));
+      return { label: this.classes[index], score: row[index], known_words: known[i],
+               probabilities: named };
+    });
   }
 
-  /** Check the bundle's reference reviews: ids equal, probabilities within its tolerance. */
+  /** Check the bundle's reference texts: ids equal, every class's probability within its
+   * tolerance. */
   async checkReference() {
     const reviews = this.reference.reviews;
     reviews.forEach(({ text, token_ids: expected }) => {
       const ids = this.tokenizer.encode(text);
       if (ids.length !== expected.length || ids.some((id, i) => id !== expected[i])) {
-        throw new Error(`This page encodes a reference review differently: ${text.slice(0, 60)}`);
+        throw new Error(`This page encodes a reference text differently: ${text.slice(0, 60)}`);
       }
     });
     const probabilities = await this.predictProbabilities(reviews.map((review) => review.text));
-    const difference = Math.max(
-      ...probabilities.map((probability, i) => Math.abs(probability - reviews[i].probability)),
-    );
+    const differences = probabilities.flatMap((row, i) => {
+      const expected = reviews[i].probabilities ?? [1 - reviews[i].probability, reviews[i].probability];
+      if (expected.length !== row.length) return [Infinity];
+      return row.map((p, k) => Math.abs(p - expected[k]));
+    });
+    const difference = Math.max(...differences);
     if (!(difference <= this.reference.tolerance)) {
       throw new Error(`The model in this page differs from seqnet's by ${difference}.`);
     }
