@@ -31,7 +31,8 @@ BUCKET_STEP = 50
 def buckets_exactly(config: ModelConfig) -> bool:
     """Whether trimmed training batches train ``config``'s network as untrimmed ones would.
 
-    The architecture says ([`Architecture.trains_trimmed`][seqnet.model.Architecture.trains_trimmed]).
+    The architecture says
+    ([`Architecture.trains_trimmed`][seqnet.model.Architecture.trains_trimmed]).
     The lecture's CNN does, but not with batch normalization: in training, the
     BatchNormalization after the convolution takes its mean and variance over every step of
     the batch, padding windows included, so a trimmed batch (fewer padding windows) is

@@ -233,16 +233,17 @@ def _add_data_options(parser: argparse.ArgumentParser, *, test_data: bool) -> No
         "--test-data",
         metavar="PATH",
         help="a separate labelled test set in the same form as --data (default: hold out "
-        f"--test-share of the data, seeded and stratified by class)",
+        "--test-share of the data, seeded and stratified by class)",
     )
     parser.add_argument(
         "--test-share",
         type=share,
-        help=f"share held out for the final test without --test-data (default: {default.test_share})",
+        help="share held out for the final test without --test-data "
+        f"(default: {default.test_share})",
     )
     parser.add_argument(
         "--validation-share",
-        type=share,
+        type=validation_share,
         help="share of the training rows scored after each epoch, so that the test data is "
         f"never looked at before the end (default: {default.validation_share})",
     )
@@ -280,7 +281,8 @@ def _add_model_sizes(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--dropout-rate",
         type=dropout_rate,
-        help=f"share dropped after the embedding and the hidden layer (default: {default.dropout_rate})",
+        help="share dropped after the embedding and the hidden layer "
+        f"(default: {default.dropout_rate})",
     )
 
 
@@ -288,6 +290,13 @@ def share(text: str) -> float:
     value = _number(text, float, "a number between 0 and 1")
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}")
+    return value
+
+
+def validation_share(text: str) -> float:
+    value = _number(text, float, "a number from 0 to below 1")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 (none) to below 1, got {text}")
     return value
 
 
@@ -317,12 +326,9 @@ def _add_evaluate(commands) -> None:
     evaluate.add_argument(
         "--plot",
         metavar="PNG",
-        help="draw the confusion matrix into this PNG file (refused if it exists, unless "
-        "--force)",
+        help="draw the confusion matrix into this PNG file (refused if it exists, unless --force)",
     )
-    evaluate.add_argument(
-        "--force", action="store_true", help="replace an existing --plot file"
-    )
+    evaluate.add_argument("--force", action="store_true", help="replace an existing --plot file")
     evaluate.add_argument(
         "--batch-size",
         type=positive_int,
@@ -678,7 +684,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.plot:  # before the scoring, which may take minutes
         if Path(args.plot).exists() and not args.force:
-            raise ValueError(f"{args.plot} exists; replace it with --force or choose another --plot.")
+            raise ValueError(
+                f"{args.plot} exists; replace it with --force or choose another --plot."
+            )
         refuse_unless_regular(Path(args.plot))
     options = None
     if args.data is not None:

@@ -4,6 +4,7 @@ confusion matrix ([`seqnet.metrics`][seqnet.metrics]), for ``seqnet train``'s fi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from seqnet.data import DataOptions, check_labels, read_dataset, read_labelled_f
 from seqnet.metrics import classification_report
 from seqnet.model import portable_model
 from seqnet.predict import Classifier
-from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model, load_run_config
+from seqnet.saving import METRICS_FILE, MODEL_FILE, VOCABULARY_FILE, load_model, load_run_config
 from seqnet.task import CLASSES_FILE, Task
 from seqnet.text import Vocabulary
 
@@ -96,12 +97,27 @@ def evaluate_run(
     if data is None:
         source, x, y = _own_test_split(workdir, config, verbose)
     else:
-        vocabulary = Vocabulary.load(workdir / VOCABULARY_FILE)
-        chosen = options or config.data_options
-        x, y = read_labelled_file(data, vocabulary, task.class_names, config.model, chosen)
+        x, y = read_labelled_file(
+            data,
+            vocabulary=Vocabulary.load(workdir / VOCABULARY_FILE),
+            labels=_written_labels(workdir, task),
+            maxlen=config.model.sequence_length,
+            options=options or config.data_options,
+        )
         source = str(data)
     results = evaluate(model, x, y, config.model, task, logits=False, batch_size=batch_size)
     return {"workdir": str(workdir), "data_source": source, "samples": len(y), **results}
+
+
+def _written_labels(workdir: Path, task: Task) -> dict[str, str]:
+    """Each class's label as the run's training data wrote it (metrics.json records it); by
+    default the class name itself."""
+    written = {name: name for name in task.class_names}
+    metrics = workdir / METRICS_FILE
+    if metrics.is_file():
+        recorded = json.loads(metrics.read_text(encoding="utf-8")).get("data", {}).get("labels")
+        written.update(recorded or {})
+    return written
 
 
 def _own_test_split(workdir: Path, config, verbose: bool) -> tuple[str, np.ndarray, np.ndarray]:

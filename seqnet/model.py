@@ -98,8 +98,8 @@ def register_architecture(name: str, architecture: Architecture) -> None:
     Examples:
         >>> class MaxOfEmbeddings:
         ...     def features(self, config, token_ids, *, training):
-        ...         x = keras.layers.Embedding(config.vocabulary_size, 8, name="embedding")(token_ids)
-        ...         return keras.layers.GlobalMaxPooling1D(name="pooling")(x)
+        ...         embedding = keras.layers.Embedding(config.vocabulary_size, 8, name="embedding")
+        ...         return keras.layers.GlobalMaxPooling1D(name="pooling")(embedding(token_ids))
         ...     def trim_window(self, config):
         ...         return 1
         ...     def trains_trimmed(self, config):

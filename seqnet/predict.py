@@ -27,6 +27,9 @@ from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model, load_run_conf
 from seqnet.task import CLASSES_FILE, IMDB_CLASSES, Task, decide_one
 from seqnet.text import Vocabulary
 
+# The task of runs that name no classes: IMDB's (seqnet 0.2 wrote no classes.json).
+IMDB_TASK = Task()
+
 
 def check_batch_size(batch_size: int) -> int:
     """Return ``batch_size`` as an int, or raise if it is not a positive integer.
@@ -144,7 +147,7 @@ class Classifier:
         model: keras.Model,
         vocabulary: Vocabulary | None,
         config: ModelConfig,
-        task: Task = Task(),
+        task: Task = IMDB_TASK,
     ) -> None:
         self.model, self.vocabulary, self.config, self.task = model, vocabulary, config, task
         self.vocabulary_size, self.sequence_length = config.vocabulary_size, config.sequence_length

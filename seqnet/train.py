@@ -194,6 +194,17 @@ def train_one_epoch(
     }
 
 
+def _announce_fitted_sizes(sizes: dict) -> None:
+    """Say which model sizes the user's texts chose, and by which rule."""
+    fitted = [
+        f"{name} {size['value']:,} ({size['rule']})"
+        for name, size in sizes.items()
+        if size.get("fitted")
+    ]
+    if fitted:
+        notice("Fitted to the data: " + "; ".join(fitted) + ".")
+
+
 def _announce_compilation(x, validation_data, batch_size: int) -> None:
     """Say, where it is so, that the first steps wait for compilation, and for how many shapes."""
     train_shapes = batch_shapes(x, batch_size)
@@ -329,6 +340,8 @@ def train_and_evaluate(
                 claim_workdir(workdir, resume=resume, force=force)
             dataset = load_training_data(config, verbose=bool(verbose))
             config = config_for_data(config, dataset)
+            if verbose and chief:
+                _announce_fitted_sizes(dataset.report.get("sizes", {}))
             data = dataset.checked(config.model.vocabulary_size, config.model.sequence_length)
             with replicas.scope():  # JAX and TensorFlow place the variables on every replica
                 run = _start_or_resume(workdir, config, data, resume)
@@ -342,9 +355,7 @@ def train_and_evaluate(
     return metrics
 
 
-def _start_or_resume(
-    workdir: Path, config: TrainConfig, data: Dataset, resume: bool
-) -> Checkpoint:
+def _start_or_resume(workdir: Path, config: TrainConfig, data: Dataset, resume: bool) -> Checkpoint:
     """The checkpoint to continue with ``resume``, its schedule fitted to ``config.epochs``;
     else a new model with no epochs."""
     # Seeded before loading too: on several JAX hosts every process must create the same

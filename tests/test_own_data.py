@@ -96,7 +96,13 @@ def test_rusentiment_reaches_the_practitioners_macro_f1(tmp_path, seed):
     assert sorted(metrics["classes"]) == ["negative", "neutral", "positive", "skip", "speech"]
     assert metrics["test_samples"] == 2967
     supports = {row["class"]: row["support"] for row in metrics["test"]["per_class"]}
-    assert supports == {"neutral": 1420, "positive": 536, "negative": 258, "speech": 407, "skip": 346}
+    assert supports == {
+        "neutral": 1420,
+        "positive": 536,
+        "negative": 258,
+        "speech": 407,
+        "skip": 346,
+    }
     assert metrics["test_macro_f1"] >= RUSENTIMENT_MACRO_F1 - SEED_SPREAD
     assert metrics["test_accuracy"] >= RUSENTIMENT_ACCURACY - SEED_SPREAD
     predictions = Classifier.load(tmp_path).predict(["Спасибо большое, с праздником!"])

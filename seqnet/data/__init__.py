@@ -28,7 +28,7 @@ from seqnet.data.labels import read_class_names
 from seqnet.data.npz import NPZ_KEYS, read_npz
 from seqnet.data.sizes import check_fit, check_sizes, fitted_sizes
 from seqnet.data.synthetic import make_synthetic
-from seqnet.data.user_data import is_user_source, read_user_data
+from seqnet.data.user_data import is_user_source, read_labelled_file, read_user_data
 
 __all__ = [
     "IMDB_CLASS_NAMES",
@@ -47,6 +47,7 @@ __all__ = [
     "make_synthetic",
     "read_class_names",
     "read_dataset",
+    "read_labelled_file",
 ]
 # Kept importable for code (and tests) of seqnet 0.2 that reached into data.py.
 _COMPATIBLE = (_encode_splits, _encode_splits_reference, _read_raw_text)

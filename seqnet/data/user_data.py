@@ -18,7 +18,7 @@ The steps every user source (table files and class folders) shares, in order:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from seqnet.data.rows import TextRows
 from seqnet.data.sizes import check_sizes, fitted_sizes
 from seqnet.data.table import TABLE_SUFFIXES, read_table
 from seqnet.progress import notice
+from seqnet.text import Vocabulary
 
 VOCABULARY_RULE = "built from the rows trained on only (not the validation or test rows)"
 
@@ -218,9 +219,66 @@ def _describe(
     """The report's account of the source: its form, columns, classes and rows read."""
     form = "class folders" if path.is_dir() else TABLE_SUFFIXES[path.suffix.lower()]
     described = {"source": str(path), "form": form, "class_names": list(index.class_names)}
+    # Each class's label as the file writes it, so that other files can be scored alike.
+    keys = sorted(index.indices, key=index.indices.__getitem__)
+    described["labels"] = {
+        name: str(key) for name, key in zip(index.class_names, keys, strict=True)
+    }
     if not path.is_dir():
         described.update(text_columns=list(options.text_columns), label_column=options.label_column)
     described["read"] = {"train": train.report()}
     if test is not None:
         described["read"]["test"] = test.report()
     return described
+
+
+def read_labelled_file(
+    source: str | Path,
+    *,
+    vocabulary: Vocabulary,
+    labels: Mapping[str, str],
+    maxlen: int,
+    options: DataOptions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of a labelled table or class folder (a folder's ``test/`` if it has one),
+    encoded with a trained run's vocabulary and classes, to score the run on it.
+
+    Args:
+        source: A .csv, .tsv or .jsonl file, or a folder of class folders.
+        vocabulary: The run's vocabulary.
+        labels: The run's classes in index order, each with its label as the training data
+            wrote it (``report["labels"]``); a row's label may be either.
+        maxlen: The run's sequence length.
+        options: The columns to read.
+
+    Returns:
+        ``(x, y)``: padded token ids and class indices.
+
+    Raises:
+        ValueError: For a label that is none of the run's classes (named), or input that
+            cannot be read (as for training data).
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"Data {str(source)!r} does not exist.")
+    if path.is_dir():
+        train_rows, test_rows = read_class_folders(path)
+        rows = test_rows or train_rows
+    else:
+        rows = read_table(path, options)
+    rows.announce()
+    index = {name: i for i, name in enumerate(labels)}
+    index.update({written: i for i, written in enumerate(labels.values())})
+    unknown = [
+        (label, place)
+        for label, place in zip(rows.labels, rows.places, strict=True)
+        if label not in index
+    ]
+    if unknown:
+        label, place = unknown[0]
+        raise ValueError(
+            f"{place}: label {label!r} is not a class of the run ({', '.join(labels)}); "
+            "a model cannot be scored on a class it never saw: fix the label or drop the row."
+        )
+    y = np.array([index[label] for label in rows.labels], dtype=np.int32)
+    return vocabulary.encode_batch(rows.texts, maxlen), y
