@@ -28,7 +28,7 @@ from benchmarks import native
 from benchmarks.devices import device_name, device_peak_memory_bytes, visible_devices
 from seqnet.config import LECTURE_RECIPE, ModelConfig, TrainConfig
 from seqnet.data import make_synthetic, read_dataset
-from seqnet.model import build_model
+from seqnet.model import build_model, portable_model
 from seqnet.parallel import ReplicaLayout, keras_fit
 from seqnet.predict import Classifier
 
@@ -273,7 +273,8 @@ def make_classifier(config: BenchConfig, device: str) -> Classifier:
         num_words=config.model.vocabulary_size, maxlen=config.model.sequence_length, samples=8
     )
     with on_device(device):
-        return Classifier(build_model(config.model), data.vocabulary)
+        portable = portable_model(build_model(config.model), config.model, from_training=True)
+        return Classifier(portable, data.vocabulary, config.model)
 
 
 def matmul_peak_workload(config: BenchConfig, device: str) -> Workload:
@@ -488,14 +489,17 @@ def time_to_accuracy(
 
 def _seqnet_epochs(config: TrainConfig, dataset) -> Callable[[int], tuple[float, float]]:
     """One epoch of seqnet's recipe: (training seconds, accuracy on the whole test split)."""
-    from seqnet.train import build_training_model, evaluate, train_one_epoch
+    from seqnet.evaluate import evaluate
+    from seqnet.task import Task
+    from seqnet.train import build_training_model, train_one_epoch
 
     model = build_training_model(config, len(dataset.x_train))
 
     def one_epoch(epoch: int) -> tuple[float, float]:
         record = train_one_epoch(model, dataset, config, epoch, verbose=0)
         # The recipe scores a sample after each epoch; the target is on all 25,000 reviews.
-        return record["train_seconds"], evaluate(model, dataset.x_test, dataset.y_test)["accuracy"]
+        scored = evaluate(model, dataset.x_test, dataset.y_test, config.model, Task(), logits=True)
+        return record["train_seconds"], scored["accuracy"]
 
     return one_epoch
 

@@ -1,4 +1,4 @@
-"""seqnet: the lecture's IMDB CNN as a backend-agnostic Keras 3 library.
+"""seqnet: text classification with the lecture's CNN, a backend-agnostic Keras 3 library.
 
 Choose the backend with ``KERAS_BACKEND`` before the first import of keras; seqnet never sets
 it. Names are imported on first use, so ``import seqnet`` alone does not load keras.
@@ -10,11 +10,14 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING
 
-__version__ = "0.2.0"  # the one place; pyproject.toml reads it from here
+__version__ = "0.3.0.dev0"  # the one place; pyproject.toml reads it from here
 
 _EXPORTS = {
+    "DataOptions": "seqnet.config",
     "ModelConfig": "seqnet.config",
     "TrainConfig": "seqnet.config",
+    "Task": "seqnet.task",
+    "Dataset": "seqnet.data",
     "ImdbDataset": "seqnet.data",
     "load_imdb": "seqnet.data",
     "read_dataset": "seqnet.data",
@@ -25,6 +28,9 @@ _EXPORTS = {
 }
 __all__ = [
     "Classifier",
+    "DataOptions",
+    "Dataset",
+    "Task",
     "ImdbDataset",
     "ModelConfig",
     "TrainConfig",
@@ -36,10 +42,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from seqnet.config import ModelConfig, TrainConfig
-    from seqnet.data import ImdbDataset, load_imdb, read_dataset
+    from seqnet.config import DataOptions, ModelConfig, TrainConfig
+    from seqnet.data import Dataset, ImdbDataset, load_imdb, read_dataset
     from seqnet.model import build_imdb_cnn
     from seqnet.predict import Classifier
+    from seqnet.task import Task
     from seqnet.text import Vocabulary
     from seqnet.train import train_and_evaluate
 

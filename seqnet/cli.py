@@ -225,7 +225,7 @@ def _add_data_options(parser: argparse.ArgumentParser, *, test_data: bool) -> No
         "--class-names",
         metavar="FILE",
         help="a classes.txt naming integer labels, one name per line in label order "
-        "(labels 1..N or 0..N-1)",
+        "(labels 1..N or 0..N-1) (default: the labels themselves are the names)",
     )
     if not test_data:
         return

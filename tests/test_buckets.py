@@ -20,7 +20,7 @@ from seqnet.buckets import (
 )
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
 from seqnet.data import make_synthetic
-from seqnet.model import build_model, model_config_of, portable_model
+from seqnet.model import build_model, portable_model
 from seqnet.parallel import ReplicaLayout
 from seqnet.train import build_training_model, epoch_data, trains_bucketed
 
@@ -107,10 +107,7 @@ def test_trimmed_batches_give_the_untrimmed_outputs(config):
 def test_variable_length_network_keeps_its_length_in_the_saved_form(tiny_model_config):
     model = build_model(tiny_model_config, variable_length=True)
     assert model.input_shape == (None, None)
-    with pytest.raises(ValueError, match="sequence_length"):
-        model_config_of(model)
-    assert model_config_of(model, tiny_model_config.sequence_length) == tiny_model_config
-    portable = portable_model(model, sequence_length=tiny_model_config.sequence_length)
+    portable = portable_model(model, tiny_model_config, from_training=True)
     assert portable.input_shape == (None, tiny_model_config.sequence_length)
 
 

@@ -19,7 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqnet.data import DataOptions, read_dataset
-from seqnet.data.options import DataOptions as OptionsInPackage
 from seqnet.data.sizes import (
     MAX_FITTED_WORDS,
     MIN_SEQUENCE_LENGTH,
@@ -147,7 +146,7 @@ def test_text_columns_are_joined_with_one_space(tmp_path):
         for label in ("alpha", "beta")
     ]
     path = write_csv(tmp_path / "news.csv", rows)
-    table = read_table(path, OptionsInPackage(text_columns=("title", "body"), label_column="class"))
+    table = read_table(path, DataOptions(text_columns=("title", "body"), label_column="class"))
     assert table.texts[0] == "alpha title alpha body 0"
     dataset = read(path, text_columns=("title", "body"), label_column="class")
     assert dataset.class_names == ("alpha", "beta")
@@ -159,7 +158,7 @@ def test_tsv_is_read_like_csv_with_tabs(tmp_path):
     path = write_csv(tmp_path / "animals.tsv", rows, delimiter="\t")
     dataset = read(path)
     assert dataset.class_names == ("cat", "dog", "fish") and dataset.report["form"] == "tsv"
-    assert read_table(path, OptionsInPackage()).texts[0] == rows[0]["text"]
+    assert read_table(path, DataOptions()).texts[0] == rows[0]["text"]
 
 
 def test_jsonl_integer_labels_sort_numerically(tmp_path):
@@ -491,7 +490,7 @@ def test_quoted_tables_keep_every_row(tmp_path_factory, texts, tsv):
     writer.writerows([[f"c{i % 3}", text] for i, text in enumerate(texts)])
     path = tmp_path_factory.mktemp("round") / ("t.tsv" if tsv else "t.csv")
     path.write_text(buffer.getvalue(), encoding="utf-8", newline="")
-    rows = read_table(path, OptionsInPackage())
+    rows = read_table(path, DataOptions())
     assert rows.texts == texts and rows.read == len(texts)
     assert rows.labels == [f"c{i % 3}" for i in range(len(texts))]
 
@@ -504,7 +503,7 @@ def test_jsonl_keeps_every_row(tmp_path_factory, texts):
         for i, text in enumerate(texts)
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
-    rows = read_table(path, OptionsInPackage())
+    rows = read_table(path, DataOptions())
     assert rows.texts == texts and rows.labels == [str(i % 2) for i in range(len(texts))]
 
 

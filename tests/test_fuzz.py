@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from seqnet.config import ModelConfig
 from seqnet.data import check_token_ids, load_imdb, make_synthetic, read_dataset
-from seqnet.model import build_model
+from seqnet.model import build_model, portable_model
 from seqnet.predict import Classifier
 from seqnet.text import Vocabulary
 
@@ -40,11 +40,14 @@ TINY = ModelConfig(
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
     data = make_synthetic(num_words=TINY.vocabulary_size, maxlen=TINY.sequence_length, samples=4)
-    return Classifier(build_model(TINY), data.vocabulary)
+    return Classifier(
+        portable_model(build_model(TINY), TINY, from_training=True), data.vocabulary, TINY
+    )
 
 
 def _assert_probabilities(probabilities: np.ndarray, count: int) -> None:
-    assert probabilities.shape == (count,)
+    assert probabilities.shape == (count, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
     assert np.isfinite(probabilities).all()
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
 

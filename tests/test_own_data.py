@@ -10,12 +10,14 @@ the means over seeds to the issue's targets.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
 import keras
 import pytest
+from test_docs import code_blocks, run_shell_block
 
 from seqnet.config import DataOptions, TrainConfig
 from seqnet.predict import Classifier
@@ -55,6 +57,29 @@ def _record(name: str, seed: int, metrics: dict) -> None:
     }
     path = RESULTS / f"own-data-{name}-{backend}-seed{seed}.json"
     path.write_text(json.dumps(run, indent=2, ensure_ascii=False))
+
+
+# The README's example trains for minutes: once, under one backend, is enough to hold it true.
+README_BACKENDS = ("torch",)
+
+
+@pytest.mark.parametrize("backend", [b for b in README_BACKENDS if b == keras.backend.backend()])
+def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, backend):
+    """The README's block, its data path the CI's copy and its run folder a temporary one."""
+    folder = _folder("SEQNET_AG_NEWS")
+    (block,) = [b for b in _own_data_blocks()]
+    code = block.code.replace("../shared/data/ag_news", str(folder))
+    code = code.replace("runs/ag-news", str(tmp_path / "ag-news"))
+    outputs = run_shell_block(dataclasses.replace(block, code=code))
+    assert "Business" in outputs[1]  # predict: the class name, not an index
+    report = json.loads(outputs[2])  # evaluate: the whole test file
+    assert report["samples"] == 7600 and report["accuracy"] >= AG_NEWS_ACCURACY - SEED_SPREAD
+
+
+def _own_data_blocks():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    return [b for b in code_blocks(Path(__file__).parent.parent / "README.md") if b.code in section]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

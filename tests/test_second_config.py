@@ -55,7 +55,7 @@ def test_bucketing_would_change_batch_normalizations_training_statistics():
     other outputs than the same batch untrimmed, as its statistics count fewer padding
     windows; in inference, with the moving statistics, trimming is exact."""
     config = dataclasses.replace(SECOND_MODEL, dropout_rate=0.0)  # only the statistics differ
-    network = portable_model(build_model(config), variable_length=True)
+    network = portable_model(build_model(config), config, from_training=True, variable_length=True)
     # Moving statistics other than a fresh layer's identity, so inference does normalize.
     network.get_layer("convolution_batch_norm").moving_variance.assign(np.full(8, 2.0))
     x = _short_reviews(config)

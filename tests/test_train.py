@@ -9,9 +9,11 @@ from conftest import above_chance
 import seqnet
 from seqnet.config import ModelConfig, TrainConfig
 from seqnet.data import make_synthetic
+from seqnet.evaluate import evaluate, evaluate_run
 from seqnet.predict import Classifier
 from seqnet.saving import load_model, save_model
-from seqnet.train import evaluate, evaluate_run, train_and_evaluate
+from seqnet.task import Task
+from seqnet.train import train_and_evaluate
 
 TINY = ModelConfig(
     vocabulary_size=200, sequence_length=60, embedding_dim=16, filters=32, hidden_units=16
@@ -54,7 +56,8 @@ def test_run_folder_has_every_output(trained_run):
 def test_reported_test_accuracy_is_the_models(trained_run):
     workdir, metrics = trained_run
     data = make_synthetic(num_words=200, maxlen=60, samples=1000)
-    results = evaluate(load_model(workdir / "model.keras"), data.x_test, data.y_test)
+    model = load_model(workdir / "model.keras")
+    results = evaluate(model, data.x_test, data.y_test, TINY, Task(), logits=False)
     assert results["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert evaluate_run(workdir)["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
@@ -158,7 +161,8 @@ def test_each_epoch_scores_a_fixed_sample_and_the_end_the_whole_split(tmp_path):
     x, y = validation_split(data, config)
     assert len(x) == 50 and np.array_equal(validation_split(data, config)[0], x)
     metrics = train_and_evaluate(config, tmp_path, verbose=0)
-    whole = evaluate(load_model(tmp_path / "model.keras"), data.x_test, data.y_test)
+    model = load_model(tmp_path / "model.keras")
+    whole = evaluate(model, data.x_test, data.y_test, TINY, Task(), logits=False)
     assert metrics["test_accuracy"] == pytest.approx(whole["accuracy"], abs=1e-6)
     assert metrics["test_seconds"] > 0
     lecture = TrainConfig.from_recipe("lecture", synthetic_samples=300)

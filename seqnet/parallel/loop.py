@@ -9,14 +9,16 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from seqnet.model import ACCURACY_THRESHOLD
 
-
-def binary_accuracy(y, predictions):
-    """1.0 where the thresholded prediction equals the label: the model's "accuracy" metric."""
+def correct_predictions(y, logits):
+    """1.0 where the prediction is the label, else 0.0: the model's "accuracy" metric, from a
+    training network's logits (one per text for two classes: a logit >= 0 is class 1; else
+    one per class: the arg-max)."""
     import keras
 
-    return keras.metrics.binary_accuracy(y, predictions, threshold=ACCURACY_THRESHOLD)
+    if logits.shape[-1] == 1:
+        return keras.metrics.binary_accuracy(y, logits, threshold=0.0)
+    return keras.metrics.sparse_categorical_accuracy(y, logits)
 
 
 def step_through(batches: Iterable, step: Callable, callback_list, model) -> dict:

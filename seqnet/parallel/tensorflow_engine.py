@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from seqnet.parallel.loop import binary_accuracy, run_epochs, step_through
+from seqnet.parallel.loop import correct_predictions, run_epochs, step_through
 from seqnet.parallel.replicas import ReplicaLayout, Replicas, keras_fit, trimmed
 
 
@@ -162,7 +162,7 @@ def _tensorflow_step(strategy, model, *, training: bool):
             model.optimizer.apply(tape.gradient(model.optimizer.scale_loss(loss), weights), weights)
         count = tf.cast(tf.shape(y)[0], "float32")
         mean_loss = loss * strategy.num_replicas_in_sync  # undo that division for the logs
-        correct = tf.reduce_sum(binary_accuracy(y, predictions))
+        correct = tf.reduce_sum(correct_predictions(y, predictions))
         return tf.stack([tf.math.multiply_no_nan(mean_loss, count), correct, count])
 
     @tf.function

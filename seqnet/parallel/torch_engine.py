@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.parallel.loop import binary_accuracy, run_epochs, step_through
+from seqnet.parallel.loop import correct_predictions, run_epochs, step_through
 from seqnet.parallel.replicas import ReplicaLayout, Replicas, environment_integer, keras_fit
 
 
@@ -174,7 +174,7 @@ def _torch_train_step(parallel_model, model, x, y) -> np.ndarray:
     weights = model.trainable_weights
     with torch.no_grad():
         model.optimizer.apply([weight.value.grad for weight in weights], weights)
-    correct = float(binary_accuracy(y, predictions.detach()).sum())
+    correct = float(correct_predictions(y, predictions.detach()).sum())
     return np.array([float(loss.detach()) * len(x), correct, len(x)])
 
 
