@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from seqnet import backends
+
 # The max-pooling backward that trains fastest, measured on CPU (2 cores) for (32, 398, 250):
 # forward and backward of a gather at the argmax against ops.max's own. torch: 5.2 vs 8.1 ms,
 # JAX: +4 % per training step; TensorFlow: 9.2 vs 5.5 ms, as Keras' argmax there adds a
@@ -127,13 +129,16 @@ def _sparse_max_pooled_convolution(inputs, kernel):
     responses = ops.conv(
         inputs, kernel, strides=1, padding="valid", data_format="channels_last"
     )  # (batch, windows, filters)
-    pooled, first = _max_and_first_index(responses)  # (batch, filters) each
+    specialized = backends.for_backend()
+    index = specialized.max_and_first_index if specialized else _max_and_first_index
+    pooled, first = index(responses)  # (batch, filters) each
 
     def gradient(*args, upstream=None):
         # JAX and TensorFlow pass the upstream gradient alone; torch passes the inputs first.
         if upstream is None:
             (upstream,) = args
-        return _window_gradients(inputs, kernel, first, upstream)
+        backward = specialized.window_gradients if specialized else _window_gradients
+        return backward(inputs, kernel, first, upstream)
 
     return pooled, gradient
 

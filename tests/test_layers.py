@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from seqnet import layers
+from seqnet import backends, layers
 from seqnet.layers import MaxPooledConv1D, _max_and_first_index, _max_over_steps
 
 
@@ -320,11 +320,21 @@ def test_a_fit_step_with_the_sparse_backward_equals_the_first_maximum_reference(
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def test_max_and_first_index_gives_ties_to_the_first_step():
+def _index_functions():
+    """The portable max-and-first-index and this backend's own, where it has one."""
+    specialized = backends.for_backend()
+    own = [specialized.max_and_first_index] if specialized else []
+    return [_max_and_first_index, *own]
+
+
+@pytest.mark.parametrize("index", _index_functions())
+def test_max_and_first_index_gives_ties_to_the_first_step(index):
     responses = np.random.default_rng(4).normal(size=(3, 11, 7)).astype("float32")
     responses[0] = 1.0  # every step ties
     responses[1, 4:8, 2] = 9.0  # a tie in one filter, from step 4
-    pooled, first = (keras.ops.convert_to_numpy(v) for v in _max_and_first_index(responses))
+    pooled, first = (
+        keras.ops.convert_to_numpy(v) for v in index(keras.ops.convert_to_tensor(responses))
+    )
     np.testing.assert_array_equal(pooled, responses.max(axis=1))
     np.testing.assert_array_equal(first, responses.argmax(axis=1))
     assert first[1, 2] == 4 and (first[0] == 0).all()
