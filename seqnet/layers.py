@@ -130,14 +130,14 @@ def _sparse_max_pooled_convolution(inputs, kernel):
         inputs, kernel, strides=1, padding="valid", data_format="channels_last"
     )  # (batch, windows, filters)
     specialized = backends.for_backend()
-    index = specialized.max_and_first_index if specialized else _max_and_first_index
+    index = getattr(specialized, "max_and_first_index", _max_and_first_index)
     pooled, first = index(responses)  # (batch, filters) each
 
     def gradient(*args, upstream=None):
         # JAX and TensorFlow pass the upstream gradient alone; torch passes the inputs first.
         if upstream is None:
             (upstream,) = args
-        backward = specialized.window_gradients if specialized else _window_gradients
+        backward = getattr(specialized, "window_gradients", _window_gradients)
         return backward(inputs, kernel, first, upstream)
 
     return pooled, gradient

@@ -1,7 +1,9 @@
 """Backend-specific versions of a few seqnet functions, where they are measured much faster.
 
-One module per Keras backend (``torch.py``, ...), each defining the same functions as the
-portable ``keras.ops`` versions in [`seqnet.layers`][seqnet.layers] it replaces. A module is
+One module per Keras backend (``torch.py``, ...), each defining some of these functions,
+with the signatures of the portable ``keras.ops`` versions in [`seqnet.layers`][seqnet.layers]
+that it replaces: ``max_and_first_index(responses)`` and
+``window_gradients(inputs, kernel, first, upstream)``. A module is
 imported only under its own backend, so importing seqnet imports no other framework.
 """
 
@@ -13,7 +15,7 @@ from types import ModuleType
 import keras
 
 # The backends with a module here.
-SPECIALIZED = ("torch",)
+SPECIALIZED = ("torch", "tensorflow")
 
 
 def for_backend() -> ModuleType | None:
