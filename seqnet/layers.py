@@ -34,7 +34,9 @@ class MaxPooledConv1D(keras.layers.Conv1D):
     activation: ``max_t relu(z_t + b) == relu(max_t z_t + b)``. Applying them to the pooled
     ``(batch, filters)`` result instead of the ``(batch, steps, filters)`` convolution output
     gives the same numbers (and the same gradients almost everywhere) while the largest tensor
-    is only written once and reduced, never passed through elementwise ops.
+    is only written once and reduced, never passed through elementwise ops. In training, where
+    ``SPARSE_CONVOLUTION_GRADIENT`` says so, the backward reads only each filter's arg-max
+    window ([`max_pooled_convolution`][seqnet.layers.max_pooled_convolution]).
 
     Args:
         filters: Output channels, as for ``Conv1D``.
@@ -71,9 +73,8 @@ class MaxPooledConv1D(keras.layers.Conv1D):
     def call(self, inputs, training=False):
         backend = keras.backend.backend()
         if bool(training) and SPARSE_CONVOLUTION_GRADIENT.get(backend, False):
-            kernel = ops.cast(
-                self.kernel, inputs.dtype
-            )  # a tensor: custom gradients take no variables
+            # A tensor, not the variable: torch's custom gradient sees tensor arguments only.
+            kernel = ops.cast(self.kernel, inputs.dtype)
             pooled = max_pooled_convolution(inputs, kernel)  # (batch, 250)
         else:
             responses = ops.conv(
