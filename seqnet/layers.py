@@ -18,7 +18,11 @@ from seqnet import backends
 GATHERS_POOLING_GRADIENT = {"torch": True, "jax": True, "tensorflow": False}
 
 # Where training uses max_pooled_convolution, whose backward reads only the arg-max windows
-# instead of the whole (batch, 398, 250) map; set from benchmarks/sparse_pooling.py.
+# instead of the whole (batch, 398, 250) map. A training step at batch 32 x 400 / 250 / 130
+# tokens, its speed-up over the dense backward's, side by side on 2 loaded CPU cores
+# (benchmarks/sparse_pooling.py): JAX 1.75x / 2.6x / 1.65x, torch 1.8x / 1.25x / 1.1x,
+# TensorFlow 1.45x / 1.3x / 0.8-1.0x (two runs): kept there too, as bucketed batches
+# average ~250 tokens.
 SPARSE_CONVOLUTION_GRADIENT = {"torch": True, "jax": True, "tensorflow": True}
 
 
