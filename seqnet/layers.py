@@ -9,11 +9,21 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from seqnet import backends
+
 # The max-pooling backward that trains fastest, measured on CPU (2 cores) for (32, 398, 250):
 # forward and backward of a gather at the argmax against ops.max's own. torch: 5.2 vs 8.1 ms,
 # JAX: +4 % per training step; TensorFlow: 9.2 vs 5.5 ms, as Keras' argmax there adds a
 # flush-to-zero pass over the whole tensor.
 GATHERS_POOLING_GRADIENT = {"torch": True, "jax": True, "tensorflow": False}
+
+# Where training uses max_pooled_convolution, whose backward reads only the arg-max windows
+# instead of the whole (batch, 398, 250) map. A training step at batch 32 x 400 / 250 / 130
+# tokens, its speed-up over the dense backward's, side by side on 2 loaded CPU cores
+# (benchmarks/sparse_pooling.py): JAX 1.75x / 2.6x / 1.65x, torch 1.8x / 1.25x / 1.1x,
+# TensorFlow 1.45x / 1.3x / 0.8-1.0x (two runs): kept there too, as bucketed batches
+# average ~250 tokens.
+SPARSE_CONVOLUTION_GRADIENT = {"torch": True, "jax": True, "tensorflow": True}
 
 
 # Activations f with max(f(z)) == f(max(z)): non-decreasing, so they commute with max-pooling.
@@ -28,7 +38,9 @@ class MaxPooledConv1D(keras.layers.Conv1D):
     activation: ``max_t relu(z_t + b) == relu(max_t z_t + b)``. Applying them to the pooled
     ``(batch, filters)`` result instead of the ``(batch, steps, filters)`` convolution output
     gives the same numbers (and the same gradients almost everywhere) while the largest tensor
-    is only written once and reduced, never passed through elementwise ops.
+    is only written once and reduced, never passed through elementwise ops. In training, where
+    ``SPARSE_CONVOLUTION_GRADIENT`` says so, the backward reads only each filter's arg-max
+    window ([`max_pooled_convolution`][seqnet.layers.max_pooled_convolution]).
 
     Args:
         filters: Output channels, as for ``Conv1D``.
@@ -63,11 +75,17 @@ class MaxPooledConv1D(keras.layers.Conv1D):
             )
 
     def call(self, inputs, training=False):
-        responses = ops.conv(
-            inputs, self.kernel, strides=1, padding="valid", data_format="channels_last"
-        )  # (batch, 398, 250)
-        gather = bool(training) and GATHERS_POOLING_GRADIENT.get(keras.backend.backend(), False)
-        pooled = _max_over_steps(responses, gather=gather)  # (batch, 398, 250) -> (batch, 250)
+        backend = keras.backend.backend()
+        if bool(training) and SPARSE_CONVOLUTION_GRADIENT.get(backend, False):
+            # A tensor, not the variable: torch's custom gradient sees tensor arguments only.
+            kernel = ops.cast(self.kernel, inputs.dtype)
+            pooled = max_pooled_convolution(inputs, kernel)  # (batch, 250)
+        else:
+            responses = ops.conv(
+                inputs, self.kernel, strides=1, padding="valid", data_format="channels_last"
+            )  # (batch, 398, 250)
+            gather = bool(training) and GATHERS_POOLING_GRADIENT.get(backend, False)
+            pooled = _max_over_steps(responses, gather=gather)  # (batch, 398, 250) -> (batch, 250)
         if self.use_bias:
             pooled = pooled + self.bias
         return self.activation(pooled)
@@ -91,3 +109,79 @@ def _max_over_steps(responses, *, gather: bool):
         return ops.max(responses, axis=1)
     positions = ops.expand_dims(ops.argmax(responses, axis=1), axis=1)  # (batch, 1, 250)
     return ops.take_along_axis(responses, positions, axis=1)[:, 0, :]
+
+
+def max_pooled_convolution(inputs, kernel):
+    """``max_t conv(inputs, kernel)[:, t, :]``, with a backward over the arg-max windows only.
+
+    After a global max each text passes gradient to one window per filter: the first
+    window reaching the maximum (ties go to the first, as a gather at ``argmax`` does). So
+    the kernel's gradient is a sum over ``batch * filters`` windows, and the input's a
+    scatter-add of as many kernel columns, instead of two convolutions over the whole map.
+
+    Args:
+        inputs: ``(batch, steps, channels)`` float tensor.
+        kernel: ``(kernel_size, channels, filters)`` float tensor (not a variable).
+
+    Returns:
+        ``(batch, filters)``: the maximum over the ``steps - kernel_size + 1`` windows.
+    """
+    return _sparse_max_pooled_convolution(inputs, kernel)
+
+
+@ops.custom_gradient
+def _sparse_max_pooled_convolution(inputs, kernel):
+    responses = ops.conv(
+        inputs, kernel, strides=1, padding="valid", data_format="channels_last"
+    )  # (batch, windows, filters)
+    specialized = backends.for_backend()
+    index = getattr(specialized, "max_and_first_index", _max_and_first_index)
+    pooled, first = index(responses)  # (batch, filters) each
+
+    def gradient(*args, upstream=None):
+        # JAX and TensorFlow pass the upstream gradient alone; torch passes the inputs first.
+        if upstream is None:
+            (upstream,) = args
+        backward = getattr(specialized, "window_gradients", _window_gradients)
+        return backward(inputs, kernel, first, upstream)
+
+    return pooled, gradient
+
+
+def _max_and_first_index(responses):
+    """The max over axis 1 and the first index reaching it: an arg-max from two plain reductions.
+
+    A (value, index) arg-max reduction is 2-3x slower than ``ops.max`` on XLA's CPU; a max
+    then a min of the step numbers where the response equals it costs one more cheap pass.
+    """
+    pooled = ops.max(responses, axis=1)  # (batch, filters)
+    steps = ops.shape(responses)[1]
+    numbers = ops.expand_dims(ops.arange(steps, dtype="int32"), axis=-1)  # (windows, 1)
+    reached = ops.equal(responses, ops.expand_dims(pooled, axis=1))
+    return pooled, ops.min(ops.where(reached, numbers, steps), axis=1)
+
+
+def _window_gradients(inputs, kernel, first, upstream):
+    """Gradients w.r.t. ``inputs`` and ``kernel`` when filter f of text b saw window first[b, f].
+
+    Args:
+        inputs: ``(batch, steps, channels)``.
+        kernel: ``(kernel_size, channels, filters)``.
+        first: ``(batch, filters)`` int, the window each filter's maximum came from.
+        upstream: ``(batch, filters)``, the gradient of the pooled output.
+    """
+    batch, steps, channels = ops.shape(inputs)
+    width = ops.shape(kernel)[0]
+    # Row of the flattened (batch * steps, channels) inputs under tap k of each window.
+    rows = ops.expand_dims(first, -1) + ops.arange(width, dtype="int32")  # (batch, filters, K)
+    rows = rows + ops.reshape(ops.arange(batch, dtype="int32") * steps, (-1, 1, 1))
+    rows = ops.reshape(rows, (-1,))  # (batch * filters * K,)
+    flat_inputs = ops.reshape(inputs, (-1, channels))
+    windows = ops.reshape(ops.take(flat_inputs, rows, axis=0), (batch, -1, width, channels))
+    kernel_gradient = ops.einsum("bf,bfkc->kcf", upstream, windows)
+    # Each window's taps, weighted by its filter's upstream gradient: (batch, filters, K, C).
+    taps = ops.expand_dims(ops.expand_dims(upstream, -1), -1) * ops.transpose(kernel, (2, 0, 1))
+    input_gradient = ops.segment_sum(
+        ops.reshape(taps, (-1, channels)), rows, num_segments=batch * steps
+    )
+    return ops.reshape(input_gradient, (batch, steps, channels)), kernel_gradient
