@@ -81,7 +81,7 @@ class Corpus:
 
 def _scannable(cleaned: str) -> bytes:
     """A cleaned text as the byte scan can tokenize it: the ASCII as it is, the pieces that
-    are not ASCII as their tokens, between spaces.
+    are not ASCII (between spaces) as their tokens joined by spaces.
 
     Tokens hold no byte the scan splits at but apostrophes between letters, which it joins
     again, as the token pattern does.
@@ -90,7 +90,7 @@ def _scannable(cleaned: str) -> bytes:
         return cleaned.encode("ascii")
     parts, start = [], 0
     for low, high, words in non_ascii_pieces(cleaned):
-        parts += [cleaned[start:low], " ", " ".join(words), " "]
+        parts += [cleaned[start:low], " ".join(words)]  # low and high are at spaces
         start = high
     parts.append(cleaned[start:])
     return "".join(parts).encode("utf-8")
