@@ -14,9 +14,9 @@ A token is then either
   (Extended_Pictographic), with the combining marks that follow it: "这部电影" is 4 tokens.
 
 Which characters are letters, marks, digits or of a script is Unicode's data as the
-``regex`` module (Python) and the JavaScript engine (the exported page) know it; both agree
-on every character Python's ``unicodedata`` knows, so only characters newer than that can
-differ between them.
+``regex`` module (Python) and the JavaScript engine (the exported page) know it: they agree
+on every character Python's ``unicodedata`` knows (tested against Node's engine), so only
+characters newer than that can differ between them.
 
 Ids 0, 1 and 2 are padding, start and out-of-vocabulary; id 3 is unused; a word's id is its
 frequency rank in the training split plus 3, so the commonest word gets id 4. Only words with
