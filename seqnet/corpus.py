@@ -1,13 +1,17 @@
 """Tokenize, count and encode a whole corpus at once, with NumPy doing the per-token work.
 
-[`seqnet.text.tokenize`][seqnet.text.tokenize] runs Python's ``re`` once per review and makes
-one string per token: right for one review, but about 5 s for the 12 million tokens of IMDB.
-Here the cleaned reviews are joined into one UTF-8 buffer and the matches of ``text._TOKEN`` are
-found as (start, end) offsets by array operations. A word is keyed by its bytes packed into a
-uint64 (longer words by a 64-bit hash, checked for collisions), counted with ``np.unique`` and
-looked up in a vectorized hash table. The work goes in blocks of a few thousand reviews, on
-two threads (NumPy releases the GIL): small blocks keep every temporary array in memory that
-is already mapped, where whole-corpus arrays spent more time in page faults than computing.
+[`seqnet.text.tokenize`][seqnet.text.tokenize] runs a regular expression once per review and
+makes one string per token: right for one review, but about 5 s for the 12 million tokens of
+IMDB. Here the cleaned reviews are joined into one UTF-8 buffer and their tokens are found as
+(start, end) offsets by array operations. A scan of bytes can follow the token pattern only in
+ASCII, where it is ``[a-z0-9]+(?:'[a-z]+)*``; a piece of text between spaces that is not ASCII
+once cleaned (few, in English corpora) goes into the buffer as its tokens found by the
+reference, joined by spaces, and there every byte from 0x80 counts as a letter. A word is
+keyed by its bytes packed into a uint64 (longer words by a 64-bit hash, checked for
+collisions), counted with ``np.unique`` and looked up in a vectorized hash table. The work
+goes in blocks of a few thousand reviews, on two threads (NumPy releases the GIL): small
+blocks keep every temporary array in memory that is already mapped, where whole-corpus
+arrays spent more time in page faults than computing.
 The ids are the reference's, id for id: the tests compare both on tricky text, and a hash
 collision (never seen; about 1 in 10^10 for IMDB's vocabulary) falls back to the reference.
 """
@@ -22,15 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqnet.config import OOV_ID, RESERVED_IDS, START_ID
-from seqnet.text import Vocabulary, clean_text
+from seqnet.text import Vocabulary, clean_text, non_ascii_pieces
 
 BLOCK_TEXTS = 1000  # reviews per block: about 1.3 MB of text, 230,000 tokens
 _APOSTROPHE = ord("'")
-# 1 for the bytes of [a-z0-9], the characters words are made of; 0 for everything else.
-_WORD_BYTES = bytes(int(chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789") for b in range(256))
+_NON_ASCII = 0x80  # bytes from here on are only in texts given as their tokens: letters
+# 1 for the bytes words are made of: [a-z0-9], and any byte of a non-ASCII character.
+_WORD_BYTES = bytes(
+    int(b >= _NON_ASCII or chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789") for b in range(256)
+)
+_PACKED_BYTES = 7  # words up to this long are their own key; the top byte stays zero
 # Masks keeping the first n bytes of a little-endian uint64, for n = 0..8.
 _MASKS = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
-_LONG = np.uint64(1 << 63)  # set in hashed keys; packed ASCII never sets it
+_LONG = np.uint64(1 << 63)  # set in hashed keys; packed words never set it
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -41,6 +49,8 @@ class HashCollision(Exception):
 @dataclass(frozen=True)
 class Corpus:
     """Cleaned texts as one buffer: each text's UTF-8 after a newline, then 8 zero bytes.
+
+    A text that is not ASCII once cleaned is given as its tokens, joined by spaces.
 
     Attributes:
         joined: The buffer as bytes.
@@ -55,8 +65,7 @@ class Corpus:
     @classmethod
     def of(cls, texts: Iterable[str]) -> Corpus:
         """Clean and join ``texts`` (``clean_text``, then UTF-8)."""
-        # Surrogates (never in decoded files, possible in str) pass as non-ASCII bytes: no token.
-        pieces = [clean_text(text).encode("utf-8", "surrogatepass") for text in texts]
+        pieces = [_scannable(clean_text(text)) for text in texts]
         joined = b"\n" + b"\n".join(pieces) + b"\n" + bytes(8)
         separators = np.cumsum([0] + [len(piece) + 1 for piece in pieces], dtype=np.int64)
         return cls(joined, np.frombuffer(joined, dtype=np.uint8), separators)
@@ -67,7 +76,24 @@ class Corpus:
     def spell(self, starts: Iterable[int], lengths: Iterable[int]) -> list[str]:
         """The words at ``starts`` with ``lengths``."""
         raw = self.joined
-        return [raw[s : s + n].decode("ascii") for s, n in zip(starts, lengths, strict=True)]
+        return [raw[s : s + n].decode() for s, n in zip(starts, lengths, strict=True)]
+
+
+def _scannable(cleaned: str) -> bytes:
+    """A cleaned text as the byte scan can tokenize it: the ASCII as it is, the pieces that
+    are not ASCII (between spaces) as their tokens joined by spaces.
+
+    Tokens hold no byte the scan splits at but apostrophes between letters, which it joins
+    again, as the token pattern does.
+    """
+    if cleaned.isascii():
+        return cleaned.encode("ascii")
+    parts, start = [], 0
+    for low, high, words in non_ascii_pieces(cleaned):
+        parts += [cleaned[start:low], " ".join(words)]  # low and high are at spaces
+        start = high
+    parts.append(cleaned[start:])
+    return "".join(parts).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -79,7 +105,7 @@ class Tokens:
         starts: Offset of each token's first byte in the corpus buffer.
         lengths: Bytes in each token.
         per_text: How many tokens each text has.
-        keys: One uint64 per token, equal exactly when the words are equal: a word of up to 8
+        keys: One uint64 per token, equal exactly when the words are equal: a word of up to 7
             bytes is its bytes, little-endian; a longer one a hash with the top bit set.
         long_words: The distinct hashed words, checked for collisions.
     """
@@ -107,13 +133,14 @@ def find_tokens(corpus: Corpus, first: int = 0, stop: int | None = None) -> Toke
     text_ends = np.searchsorted(starts, corpus.separators[first + 1 : stop + 1])
     lengths = ends - starts
     keys = _keys(corpus.buffer, starts, lengths)
-    long = np.flatnonzero(lengths > 8)
+    long = np.flatnonzero(lengths > _PACKED_BYTES)
     long_words = LongWords.checked(corpus, keys[long], starts[long], lengths[long])
     return Tokens(first, starts, lengths, np.diff(text_ends, prepend=0), keys, long_words)
 
 
 def _is_letter(values: np.ndarray) -> np.ndarray:
-    return (values - np.uint8(ord("a"))) < 26  # uint8 arithmetic wraps below "a"
+    """[a-z], and bytes of non-ASCII characters: tokens' letters and marks, never digits."""
+    return ((values - np.uint8(ord("a"))) < 26) | (values >= _NON_ASCII)  # uint8 wraps below a
 
 
 def _join_apostrophes(
@@ -148,10 +175,10 @@ def _skip_letters(buffer: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def _keys(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Pack each word of up to 8 bytes into a uint64; hash longer ones 8 bytes at a time."""
+    """Pack each word of up to 7 bytes into a uint64; hash longer ones 8 bytes at a time."""
     chunks = _chunk_view(buffer)
     keys = _chunk(chunks, starts, lengths)
-    long = np.flatnonzero(lengths > 8)
+    long = np.flatnonzero(lengths > _PACKED_BYTES)
     hashes = _scramble(keys[long])  # scrambled first, else two chunks would hash as their xor
     active = np.arange(len(long))
     offset = 8
@@ -223,7 +250,7 @@ class LongWords:
         at = np.searchsorted(self.keys, keys[hashed])
         long = iter(corpus.spell(self.starts[at].tolist(), self.lengths[at].tolist()))
         packed = keys.view("S8").tolist()  # NumPy drops the zero bytes of short words
-        return [next(long) if h else p.decode("ascii") for h, p in zip(hashed, packed, strict=True)]
+        return [next(long) if h else p.decode() for h, p in zip(hashed, packed, strict=True)]
 
 
 def _same_words(corpus: Corpus, starts, other_starts, lengths, other_lengths) -> bool:

@@ -1,4 +1,22 @@
-"""Raw review text -> tokens -> ids, following keras.datasets.imdb's id conventions.
+"""Raw text -> tokens -> ids, following keras.datasets.imdb's id conventions.
+
+Tokens (tokenizer ``seqnet-words-v2``) are read in every script. After the HTML is stripped
+and its entities decoded, text is normalized as a person reads it: NFKC (full-width and
+compatibility forms become plain ones), full case folding (``str.casefold``: "Straße" and
+"STRASSE" are both "strasse"; "İ" folds to a plain "i"), NFKC again, typographic apostrophes
+(’ U+2019, ʼ U+02BC) become "'" and emoji presentation selectors (U+FE0E, U+FE0F) are dropped.
+A token is then either
+
+- a **word**: a letter or digit of any script, then letters, combining marks and digits,
+  with inner apostrophes joining letters ("don't", "l'été"); or
+- a **character** of a script written without spaces between words (Han, Hiragana,
+  Katakana with its prolonged sound mark ー, Thai, Lao, Khmer, Myanmar) or an emoji
+  (Extended_Pictographic), with the combining marks that follow it: "这部电影" is 4 tokens.
+
+Which characters are letters, marks, digits or of a script is Unicode's data as the
+``regex`` module (Python) and the JavaScript engine (the exported page) know it: they agree
+on every character Python's ``unicodedata`` knows (tested against Node's engine), so only
+characters newer than that can differ between them.
 
 Ids 0, 1 and 2 are padding, start and out-of-vocabulary; id 3 is unused; a word's id is its
 frequency rank in the training split plus 3, so the commonest word gets id 4. Only words with
@@ -7,11 +25,13 @@ ids below ``num_words`` are kept, exactly as ``keras.datasets.imdb.load_data(num
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import json
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,23 +39,61 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import regex
 
 from seqnet.config import OOV_ID, PADDING_ID, RESERVED_IDS, START_ID
 from seqnet.files import write_atomically
 
 # Bump when tokenization changes: it invalidates cached arrays and saved vocabularies.
-TOKENIZER_VERSION = "seqnet-words-v1"
+TOKENIZER_VERSION = "seqnet-words-v2"
 # The patterns below are the one source of both the code and tokenizer_spec()'s JSON, which
-# lets other languages reproduce the tokenization; they use no Python-only regex syntax.
+# lets other languages reproduce the tokenization; they use no Python-only regex syntax (the
+# token pattern is read by Python's `regex` module and by JavaScript with the "u" flag).
 LINE_BREAK_PATTERN = r"<br\s*/?>"  # matched case-insensitively
 HTML_TAG_PATTERN = r"<[^>]{0,200}>"
-# Lower-case words and numbers, keeping inner apostrophes ("don't", "director's").
-TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)*"
+NORMALIZATION = "NFKC"
+APOSTROPHES = "\u2019\u02bc"  # ’ and ʼ, replaced by '
+PRESENTATION_SELECTORS = "\ufe0e\ufe0f"  # the text or emoji style of a symbol: dropped
+# Scripts written without spaces between words: each of their characters is a token.
+UNSPACED_SCRIPTS = ("Han", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar")
+# ー (U+30FC) is in Script=Common but written only in kana; emoji are tokens of their own.
+_UNSPACED = "".join(rf"\p{{Script={name}}}" for name in UNSPACED_SCRIPTS) + (
+    r"\u30fc\p{Extended_Pictographic}"
+)
+
+
+# Every character is in one general category: letters (L), marks (M), numbers (N) or
+# punctuation, symbols, separators and others (P, S, Z, C). So "a letter or number not of an
+# unspaced script" is a negated class, "[^\p{C}\p{M}\p{P}\p{S}\p{Z}...]", read by both
+# engines and fast in both (class subtraction is not in JavaScript's "u" mode; a lookahead
+# before each character made Python's regex five times slower).
+def _others(*categories: str) -> str:
+    """A class of the characters in none of ``categories`` nor of the unspaced scripts."""
+    return "[^" + "".join(rf"\p{{{c}}}" for c in categories) + _UNSPACED + "]"
+
+
+# One character of an unspaced script or an emoji, not a mark, with the marks after it.
+_CHARACTER = rf"(?!\p{{M}})[{_UNSPACED}]\p{{M}}*"
+# A letter or number, then letters, marks and numbers, then any "'letters" parts ("don't").
+_WORD = (
+    _others("C", "M", "P", "S", "Z")
+    + _others("C", "P", "S", "Z")
+    + "*(?:'"
+    + _others("C", "M", "N", "P", "S", "Z")
+    + _others("C", "N", "P", "S", "Z")
+    + "*)*"
+)
+TOKEN_PATTERN = f"{_CHARACTER}|{_WORD}"
+# What TOKEN_PATTERN matches in ASCII text (tested): the fast path for mostly English text.
+ASCII_TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)*"
 # pad()'s sides, Keras' defaults: zeros go in front, a long review keeps its last tokens.
 PADDING_SIDE = TRUNCATING_SIDE = "pre"
 _LINE_BREAK = re.compile(LINE_BREAK_PATTERN, re.IGNORECASE)
 _HTML_TAG = re.compile(HTML_TAG_PATTERN)
-_TOKEN = re.compile(TOKEN_PATTERN)
+_TOKEN = regex.compile(TOKEN_PATTERN)
+_ASCII_TOKEN = re.compile(ASCII_TOKEN_PATTERN)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_DOTTED_CAPITAL_I = "\u0130"  # casefold() gives "i" + U+0307; a reader expects a plain "i"
 _JSON_KINDS = {
     bool: "a JSON boolean",
     int: "a JSON number",
@@ -47,15 +105,77 @@ _JSON_KINDS = {
 
 
 def clean_text(text: str) -> str:
-    """Lower-case ``text`` and strip the HTML the IMDB reviews carry (``<br />``, entities)."""
+    """Strip the HTML (``<br />``, tags, entities) and normalize: NFKC, case fold, NFKC.
+
+    Typographic apostrophes become "'", emoji presentation selectors are dropped.
+    """
     text = _LINE_BREAK.sub(" ", text)
     text = _HTML_TAG.sub(" ", text)
-    return html.unescape(text).lower()
+    text = html.unescape(text)
+    if text.isascii():  # NFKC leaves ASCII as it is, and folding it is lower-casing it
+        return text.lower()
+    text = unicodedata.normalize(NORMALIZATION, text)
+    text = unicodedata.normalize(NORMALIZATION, case_fold(text))
+    for apostrophe in APOSTROPHES:  # str.replace: several times faster than a regex
+        text = text.replace(apostrophe, "'")
+    for selector in PRESENTATION_SELECTORS:
+        text = text.replace(selector, "")
+    return text
+
+
+def case_fold(text: str) -> str:
+    """Full case folding (``str.casefold``), except that "İ" becomes "i" without a dot mark."""
+    return text.replace(_DOTTED_CAPITAL_I, "i").casefold()
+
+
+@functools.cache
+def case_fold_table() -> dict[str, str]:
+    """Every character [`case_fold`][seqnet.text.case_fold] changes, and what it becomes.
+
+    Folding has no context, so folding a text is folding each of its characters: this table
+    is the fold for a language without ``casefold`` (JavaScript's ``toLowerCase`` differs).
+    """
+    characters = (chr(code) for code in range(0x110000) if not 0xD800 <= code < 0xE000)
+    return {c: folded for c in characters if (folded := case_fold(c)) != c}
 
 
 def tokenize(text: str) -> list[str]:
-    """Split a raw review into the word tokens the vocabulary is built from."""
-    return _TOKEN.findall(clean_text(text))
+    """Split a raw text into the word tokens the vocabulary is built from."""
+    return split_words(clean_text(text))
+
+
+def split_words(cleaned: str) -> list[str]:
+    """The tokens of text already through [`clean_text`][seqnet.text.clean_text]."""
+    if cleaned.isascii():
+        return _ASCII_TOKEN.findall(cleaned)
+    words, start = [], 0
+    for low, high, piece_words in non_ascii_pieces(cleaned):
+        words += _ASCII_TOKEN.findall(cleaned, start, low)
+        words += piece_words
+        start = high
+    words += _ASCII_TOKEN.findall(cleaned, start)
+    return words
+
+
+def non_ascii_pieces(cleaned: str) -> list[tuple[int, int, list[str]]]:
+    """Pieces of a cleaned text between spaces holding all its non-ASCII characters.
+
+    No token holds a space, so the pieces can be read apart from the rest of the text, which
+    is ASCII: the token pattern reads them, its ASCII form the rest, several times faster
+    (IMDB's non-ASCII reviews are ASCII but for a few words).
+
+    Returns:
+        ``(start, end, tokens)`` of each piece, in order.
+    """
+    pieces, end = [], 0
+    for run in _NON_ASCII.finditer(cleaned):
+        if run.start() < end:  # in the piece before (a piece ends at a space, which is ASCII)
+            continue
+        start = cleaned.rfind(" ", 0, run.start()) + 1
+        end = cleaned.find(" ", run.end())
+        end = len(cleaned) if end == -1 else end
+        pieces.append((start, end, _TOKEN.findall(cleaned, start, end)))
+    return pieces
 
 
 def pad(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:
@@ -93,6 +213,8 @@ def tokenizer_spec(num_words: int, sequence_length: int) -> dict:
 
     Returns:
         A dict with the steps in order, the token pattern, the reserved ids and the padding.
+        Its patterns are for a regular expression engine that knows Unicode properties
+        (``\\p{L}``, ``\\p{Script=Han}``), as JavaScript's with the "u" flag.
     """
     return {
         "format": "seqnet.tokenizer",
@@ -101,9 +223,17 @@ def tokenizer_spec(num_words: int, sequence_length: int) -> dict:
             {"replace": LINE_BREAK_PATTERN, "ignore_case": True, "with": " "},
             {"replace": HTML_TAG_PATTERN, "ignore_case": False, "with": " "},
             {"unescape_html_entities": "HTML5 character references, as Python's html.unescape"},
-            {"lower_case": "Unicode lower-casing, as Python's str.lower"},
+            {"normalize": NORMALIZATION},
+            {
+                "case_fold": case_fold_table(),
+                "how": "replace each character (code point) found in the table by its value",
+            },
+            {"normalize": NORMALIZATION},
+            {"replace": _any_of(APOSTROPHES), "ignore_case": False, "with": "'"},
+            {"replace": _any_of(PRESENTATION_SELECTORS), "ignore_case": False, "with": ""},
             {"find_all": TOKEN_PATTERN, "ignore_case": False},
         ],
+        "unspaced_scripts": list(UNSPACED_SCRIPTS),
         "token_pattern": TOKEN_PATTERN,
         "ids": {
             "padding": PADDING_ID,
@@ -122,6 +252,11 @@ def tokenizer_spec(num_words: int, sequence_length: int) -> dict:
         "truncating": TRUNCATING_SIDE,
         "dtype": "int32",
     }
+
+
+def _any_of(characters: str) -> str:
+    """A pattern matching any of ``characters``, written as escapes: "[\\u2019\\u02bc]"."""
+    return "[" + "".join(f"\\u{ord(character):04x}" for character in characters) + "]"
 
 
 @dataclass(frozen=True)
@@ -228,7 +363,8 @@ class Vocabulary:
         if payload.get("tokenizer") != TOKENIZER_VERSION:
             raise ValueError(
                 f"Vocabulary was made by tokenizer {payload.get('tokenizer')!r}; this seqnet "
-                f"uses {TOKENIZER_VERSION!r}. Retrain the model with this version."
+                f"tokenizes with {TOKENIZER_VERSION!r}, which gives other ids. Retrain the "
+                "model with this seqnet (seqnet train), or use the seqnet that trained it."
             )
         return cls(words=_checked_words(payload), num_words=_checked_num_words(payload))
 

@@ -28,8 +28,13 @@ from seqnet.predict import Classifier, UnknownWordsWarning
 from seqnet.text import tokenize
 
 SHORT_REVIEWS = Path(__file__).parent / "data" / "short_reviews.csv"
-# Where a JavaScript reimplementation could part from Python's re, html.unescape and lower().
+# Where a JavaScript reimplementation could part from Python's regex, html.unescape,
+# unicodedata.normalize and str.casefold.
 EDGE_CASES = [
+    "Фильм УЖАСНЫЙ. Der Film war großartig und schön! STRASSE Straße ẞ Ärger",
+    "ΣΊΣΥΦΟΣ σοφός İSTANBUL ısparta 这部电影很好看 日本の映画 スーパー ภาพยนตร์ดีมาก",
+    "I ❤️ it ❤ 👍🏽 😀😀 👨‍👩‍👧 don’t donʼt l’été ١٢٣ ２０２４年 ½ ﬁne ＦＵＬＬ e\u0301te\u0301",
+    "&Auml;rger &szlig; &#x4E2D;&#25991; don&rsquo;t &#x1F600; &Sigma;&Sigma;",
     "Caf&eacute; society &eacute &#233; &#xE9; &#150; &notit; &amp&lt;b&gt; &bogus;",
     "&#0; &#x110000; &#xD800; &#65; &#x41 &NotANumber; &AMP; &Amp;",
     "Line<br>break<BR />and<br/>again<bR\t/>end",

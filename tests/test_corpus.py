@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tarfile
+import unicodedata
 
 import numpy as np
 import pytest
@@ -27,7 +28,14 @@ TRICKY = [
     "emoji \U0001f600 and \ud800 lone surrogate and \x00 nul",
     "supercalifragilisticexpialidocious antidisestablishmentarianism " * 3,
     "abcdefgh abcdefghi abcdefghijklmnop abcdefghijklmnopq",
-    "it's it’s it`s",  # only the ASCII apostrophe joins
+    "it's it’s itʼs it`s",  # ’ and ʼ are read as ', ` is not
+    # Other scripts: their pieces reach the byte scan as tokens.
+    "Der Film war großartig und schön! Фильм ужасный 这部电影很好看 ΣΊΣΥΦΟΣ",
+    "l'été l’été c'est-à-dire aujourd'hui d'œuvre x'é5 é'x 5'é",
+    "abcdefé abcdeé abcdefgé ééé éééé abcdefghé éabcdefg",  # keys of 7, 8, 9 bytes
+    "a b　cd e​f 😀‍😀 ❤️❤ 👍🏽",  # white space, joiners
+    "mixed漢字and日本語text 2024年 abc'日本 ภาษาไทยdef ١٢٣abc",
+    "́x ี ️ ー ーa aー",  # a mark or a selector alone; the prolonged sound mark
 ]
 
 # Text built from the pieces that exercise the tokenizer: words, apostrophes, digits, tags,
@@ -57,6 +65,25 @@ _PIECES = st.sampled_from(
         ".",
         "-",
         "abcdefghij",
+        "\u2019",
+        "ä",
+        "ß",
+        "ф",
+        "Σ",
+        "漢",
+        "カ",
+        "ー",
+        "ก",
+        "\u0e35",
+        "\u0301",
+        "😀",
+        "\ufe0f",
+        "١",
+        "\u00a0",
+        "\u3000",
+        "\x85",
+        "\u200b",
+        "\t",
     ]
 )
 texts = st.lists(_PIECES, max_size=40).map("".join) | st.text(max_size=60)
@@ -76,6 +103,18 @@ def _reference(texts_: list[str]) -> tuple[list[str], list[int]]:
 
 def test_tricky_text_gives_the_reference_tokens():
     assert _tokens(TRICKY) == _reference(TRICKY)
+
+
+def test_every_character_gives_the_reference_tokens():
+    # Each assigned character of the Basic Multilingual Plane alone, in words, after an
+    # apostrophe, by ASCII digits and beside Han, 256 characters to a text.
+    assigned = (chr(code) for code in range(0x10000))
+    characters = [c for c in assigned if unicodedata.category(c) not in ("Cn", "Cs")]
+    texts_ = [
+        " ".join(f"{c} a{c}b a'{c} 9{c}9 {c}漢" for c in characters[start : start + 256])
+        for start in range(0, len(characters), 256)
+    ]
+    assert _tokens(texts_) == _reference(texts_)
 
 
 @FUZZ

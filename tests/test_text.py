@@ -1,15 +1,29 @@
 """Tokenizing, ids and padding; the tokenizer against a reference written from the guide."""
 
 import html
-import string
+import json
+import re
+import unicodedata
 
 import numpy as np
 import pytest
+import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqnet.config import OOV_ID, START_ID
-from seqnet.text import Vocabulary, clean_text, pad, tokenize
+from seqnet.text import (
+    ASCII_TOKEN_PATTERN,
+    TOKEN_PATTERN,
+    TOKENIZER_VERSION,
+    Vocabulary,
+    case_fold,
+    case_fold_table,
+    clean_text,
+    pad,
+    tokenize,
+    tokenizer_spec,
+)
 
 
 def test_clean_text_strips_html_and_lowercases():
@@ -71,16 +85,37 @@ def test_loading_a_foreign_json_is_a_clear_error(tmp_path):
 
 
 # --- an oracle for the tokenizer ----------------------------------------------------------
-# Written from the guide's description of tokenizer.json ("`<br />` and other HTML tags
-# replaced by spaces, HTML entities decoded, lower-casing, the token pattern
-# `[a-z0-9]+(?:'[a-z]+)*`"), in that order, with the spec's details (line breaks matched
-# case-insensitively, tags of at most 200 characters between the brackets), by scanning
-# characters rather than with seqnet's regular expressions. Entities are decoded by
-# html.unescape, which is how the spec defines that step.
+# Written from the module's description of tokenizer seqnet-words-v2 and tokenizer.json's
+# steps ("`<br />` and other HTML tags replaced by spaces, HTML entities decoded, NFKC, case
+# folding with İ to i, NFKC, ’ and ʼ to ', presentation selectors dropped, then words and
+# characters of unspaced scripts"), in that order, with the spec's details (line breaks
+# matched case-insensitively, tags of at most 200 characters between the brackets), by
+# scanning characters rather than with seqnet's regular expressions. Entities are decoded by
+# html.unescape, normalization and folding by unicodedata and str.casefold, which is how the
+# spec defines those steps; whether a character is a letter, mark, number, of a script or an
+# emoji is asked of `regex` one property at a time (Unicode's tables, as seqnet's engine has
+# them: unicodedata's may be older).
 
-_WORD_CHARACTERS = set(string.ascii_lowercase + string.digits)
-_LETTERS = set(string.ascii_lowercase)
 _LONGEST_TAG = 200  # characters between "<" and ">"
+_UNSPACED_SCRIPTS = ("Han", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar")
+
+
+def _has(character: str, unicode_property: str) -> bool:
+    return regex.fullmatch(rf"\p{{{unicode_property}}}", character) is not None
+
+
+def _unspaced(character: str) -> bool:
+    """Of a script written without spaces, the prolonged sound mark ー, or an emoji."""
+    return (
+        character == "\u30fc"
+        or _has(character, "Extended_Pictographic")
+        or any(_has(character, f"Script={name}") for name in _UNSPACED_SCRIPTS)
+    )
+
+
+def _is(character: str, categories: str) -> bool:
+    """Whether ``character`` is in one of the general categories (L, M, N), not unspaced."""
+    return any(_has(character, c) for c in categories) and not _unspaced(character)
 
 
 def _line_break_end(text: str, start: int) -> int | None:
@@ -115,28 +150,41 @@ def _replace(text: str, end_of) -> str:
 
 
 def _words(text: str) -> list[str]:
-    """Runs of a-z and 0-9, each followed by any "'letters" parts ("don't", "director's")."""
+    """Unspaced characters with their marks; words: a letter or number, then letters, marks
+    and numbers, then any "'" + letter + letters and marks parts ("don't", "l'été")."""
     words, start = [], 0
     while start < len(text):
-        if text[start] not in _WORD_CHARACTERS:
+        end = start + 1
+        if _unspaced(text[start]) and not _has(text[start], "M"):
+            while end < len(text) and _has(text[end], "M"):
+                end += 1
+        elif _is(text[start], "LN"):
+            while end < len(text) and _is(text[end], "LMN"):
+                end += 1
+            while text[end : end + 1] == "'" and end + 1 < len(text) and _is(text[end + 1], "L"):
+                end += 2
+                while end < len(text) and _is(text[end], "LM"):
+                    end += 1
+        else:
             start += 1
             continue
-        end = start
-        while end < len(text) and text[end] in _WORD_CHARACTERS:
-            end += 1
-        while text[end : end + 1] == "'" and text[end + 1 : end + 2] in _LETTERS:
-            end += 2
-            while end < len(text) and text[end] in _LETTERS:
-                end += 1
         words.append(text[start:end])
         start = end
     return words
 
 
+def _normalized(text: str) -> str:
+    """NFKC, case folding (İ to a plain i), NFKC; ’ and ʼ to '; no presentation selectors."""
+    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text.replace("\u0130", "i").casefold())
+    text = text.replace("\u2019", "'").replace("\u02bc", "'")
+    return text.replace("\ufe0e", "").replace("\ufe0f", "")
+
+
 def reference_tokens(text: str) -> list[str]:
-    """The documented rule: line breaks, then tags, to spaces; entities; lower case; words."""
+    """The documented rule: line breaks, then tags, to spaces; entities; normalize; words."""
     text = _replace(_replace(text, _line_break_end), _tag_end)
-    return _words(html.unescape(text).lower())
+    return _words(_normalized(html.unescape(text)))
 
 
 HAND_PICKED = {
@@ -144,19 +192,28 @@ HAND_PICKED = {
     "Great!<br /><br />Fun": ["great", "fun"],
     "one<BR>two<Br  />three<br/>four": ["one", "two", "three", "four"],
     "<i>Smart</i> &amp; <b>funny</b>": ["smart", "funny"],
-    "caf&eacute; &Eacute;T&Eacute; &#39;tis don&#x27;t": ["caf", "t", "tis", "don't"],
+    "caf&eacute; &Eacute;T&Eacute; &#39;tis don&#x27;t": ["café", "été", "tis", "don't"],
     "I DON'T like the Director's cut, 10/10": ["i", "don't", "like", "the", "director's", "cut"]
     + ["10", "10"],
     "a <b 3 < c": ["a", "b", "3", "c"],  # an unclosed "<" is text
     "x <a <br> b> y": ["x", "y"],  # line breaks first, so the outer tag then closes
     "x" + "<" + "a" * 200 + ">y": ["x", "y"],  # the longest tag
     "x" + "<" + "a" * 201 + ">y": ["x", "a" * 201, "y"],  # one longer is text
-    "it's it\u2019s rock'n'roll 'quoted' 90's": ["it's", "it", "s", "rock'n'roll", "quoted"]
-    + ["90's"],
-    "\u212aelvin \u0130stanbul STRASSE stra\u00dfe": ["kelvin", "i", "stanbul", "strasse"]
-    + ["stra", "e"],
+    "it's it\u2019s it\u02bcs rock'n'roll 'quoted' 90's": ["it's", "it's", "it's", "rock'n'roll"]
+    + ["quoted", "90's"],
+    "\u212aelvin \u0130STANBUL STRASSE stra\u00dfe": ["kelvin", "istanbul", "strasse", "strasse"],
     "&amp;lt;br&amp;gt;": ["lt", "br", "gt"],  # decoded once, never twice
-    "&DoubleRightArrow; &NotEqualTilde;": [],  # names are case-sensitive: decode, then lower
+    "&DoubleRightArrow; &NotEqualTilde;": [],  # symbols; a mark alone starts no word
+    # Issue #19's examples: every script is read; folding makes "ß" "ss".
+    "Der Film war großartig und schön!": ["der", "film", "war", "grossartig", "und", "schön"],
+    "Фильм ужасный": ["фильм", "ужасный"],
+    "这部电影很好看": ["这", "部", "电", "影", "很", "好", "看"],
+    "!!!": [],
+    "ΣΊΣΥΦΟΣ σοφός": ["σίσυφοσ", "σοφόσ"],  # folded, final sigma or not
+    "I ❤️ it 👍🏽 😀😀": ["i", "❤", "it", "👍", "😀", "😀"],  # skin tone: a symbol, no token
+    "スーパー ภาพยนตร์ดี 2024年": ["ス", "ー", "パ", "ー", "ภ", "า", "พ", "ย", "น", "ต", "ร์"]
+    + ["ดี", "2024", "年"],
+    "ﬁne ＦＵＬＬ ½ ١٢٣ l’été e\u0301t\u00e9": ["fine", "full", "1", "2", "١٢٣", "l'été", "été"],
 }
 
 
@@ -196,6 +253,10 @@ _PIECES = st.sampled_from(
         "\t",
     ]
     + ["\u212a", "\u0130", "\u00e9", "\u00df", "\u2019", "a" * 199, "a" * 200]
+    # Other scripts, marks, emoji and the characters the steps change.
+    + ["\u02bc", "\u0301", "\u0308", "\ufe0f", "\u200d", "ß", "ẞ", "Σ", "ς", "ı", "ﬁ", "Ａ"]
+    + ["ф", "Ж", "漢", "字", "の", "カ", "ー", "ก", "\u0e35", "ລ", "ខ", "မ", "😀", "❤", "🏽"]
+    + ["١", "٣", "½", "²", "\u00a0", "\u3000", "\x85", "\ud800", "\U0001f1e9", "\uac00"]
 )
 _TEXTS = st.lists(_PIECES, max_size=30).map("".join) | st.text(max_size=80)
 
@@ -204,3 +265,57 @@ _TEXTS = st.lists(_PIECES, max_size=30).map("".join) | st.text(max_size=80)
 @given(text=_TEXTS)
 def test_tokenize_follows_the_documented_rule_on_generated_text(text):
     assert tokenize(text) == reference_tokens(text)
+
+
+def test_every_example_of_the_token_pattern_is_valid_in_javascript_terms():
+    # What JavaScript's "u" mode refuses and Python's regex would accept: bare script names
+    # (\p{Han}), POSIX classes, possessive quantifiers, class subtraction.
+    assert not re.search(
+        r"\\p\{(?!Script=|L\}|M\}|N\}|C\}|P\}|S\}|Z\}|Extended_Pictographic)", TOKEN_PATTERN
+    )
+    assert not re.search(r"\[\[:|\*\+|\+\+|--|&&", TOKEN_PATTERN)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+def test_the_ascii_pattern_is_the_token_pattern_in_cleaned_ascii(text):
+    cleaned = text.lower()  # clean_text's output: ASCII text has no capitals left
+    assert re.findall(ASCII_TOKEN_PATTERN, cleaned) == regex.findall(TOKEN_PATTERN, cleaned)
+
+
+def test_the_fold_table_is_case_fold_of_each_character():
+    table = case_fold_table()
+    assert table["\u0130"] == "i" and table["ß"] == "ss" and table["ς"] == "σ"
+    assert table["A"] == "a" and "a" not in table and "\u0307" not in "".join(table.values())
+
+
+@given(st.text(max_size=40))
+def test_case_fold_is_per_character(text):
+    table = case_fold_table()
+    assert case_fold(text) == "".join(table.get(character, character) for character in text)
+
+
+def test_the_spec_is_json_with_the_steps_in_order():
+    spec = json.loads(json.dumps(tokenizer_spec(100, 10)))
+    assert spec["tokenizer"] == TOKENIZER_VERSION == "seqnet-words-v2"
+    assert [next(iter(step)) for step in spec["steps"]] == [
+        "replace",
+        "replace",
+        "unescape_html_entities",
+        "normalize",
+        "case_fold",
+        "normalize",
+        "replace",
+        "replace",
+        "find_all",
+    ]
+    assert spec["steps"][-1]["find_all"] == spec["token_pattern"] == TOKEN_PATTERN
+    assert spec["unspaced_scripts"] == list(_UNSPACED_SCRIPTS)
+
+
+def test_a_vocabulary_of_the_old_tokenizer_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "vocabulary.json"
+    old = {"format": "seqnet.vocabulary", "tokenizer": "seqnet-words-v1", "num_words": 10}
+    path.write_text(json.dumps({**old, "words": ["a"]}))
+    with pytest.raises(ValueError, match=r"seqnet-words-v1.*seqnet-words-v2.*[Rr]etrain") as error:
+        Vocabulary.load(path)
+    assert str(path) in str(error.value)

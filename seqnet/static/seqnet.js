@@ -5,7 +5,7 @@
 // this file by `npm install` (package.json pins it). Nothing leaves the page.
 
 const ONNX_RUNTIME = "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
-const KNOWN_TOKENIZER = "seqnet-words-v1";
+const KNOWN_TOKENIZER = "seqnet-words-v2";
 const BATCH_SIZE = 256; // reviews per model call
 export const DECISION_THRESHOLD = 0.5; // seqnet labels a review positive from 0.5
 
@@ -19,18 +19,27 @@ function unescapeHtml(text) {
 }
 
 function regex(pattern, ignoreCase) {
-  // "u": match code points, as Python's re does on str, not UTF-16 halves.
+  // "u": match code points, as Python does on str, not UTF-16 halves; and read \p{...}.
   return new RegExp(pattern, "gu" + (ignoreCase ? "i" : ""));
 }
 
+/** A function replacing each code point found in `table` (an object) by its value. */
+function caseFold(table) {
+  const folds = new Map(Object.entries(table));
+  // Per code point, from seqnet's table: toLowerCase() is no case fold ("ß" stays "ß"), and
+  // its data is the browser's Unicode version, not Python's.
+  return (text) => Array.from(text, (character) => folds.get(character) ?? character).join("");
+}
+
 /** One step of tokenizer.json's "steps" as a function of text (the last one gives tokens). */
-function compileStep(step) {
+export function compileStep(step) {
   if ("replace" in step) {
     const pattern = regex(step.replace, step.ignore_case);
-    return (text) => text.replace(pattern, step.with);
+    return (text) => text.replaceAll(pattern, () => step.with); // a function: "$" is no syntax
   }
   if ("unescape_html_entities" in step) return unescapeHtml;
-  if ("lower_case" in step) return (text) => text.toLowerCase();
+  if ("normalize" in step) return (text) => text.normalize(step.normalize);
+  if ("case_fold" in step) return caseFold(step.case_fold);
   if ("find_all" in step) {
     const pattern = regex(step.find_all, step.ignore_case);
     return (text) => text.match(pattern) ?? [];
