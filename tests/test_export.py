@@ -5,17 +5,18 @@ from __future__ import annotations
 import html
 import json
 import os
-import re
 import shutil
 import signal
 import stat
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import regex
 from conftest import COLOUR_TEXTS, TINY_MODEL, TINY_TEXTS, build_run, varied_reviews
 
 from seqnet import export
@@ -94,14 +95,16 @@ def encode_from_spec(texts: list[str], tokenizer: dict, words: list[str]) -> np.
         tokens: list[str] = []
         for step in tokenizer["steps"]:
             if "replace" in step:
-                flags = re.IGNORECASE if step["ignore_case"] else 0
-                text = re.sub(step["replace"], step["with"], text, flags=flags)
+                flags = regex.IGNORECASE if step["ignore_case"] else 0
+                text = regex.sub(step["replace"], step["with"], text, flags=flags)
             elif "unescape_html_entities" in step:
                 text = html.unescape(text)
-            elif "lower_case" in step:
-                text = text.lower()
+            elif "normalize" in step:
+                text = unicodedata.normalize(step["normalize"], text)
+            elif "case_fold" in step:
+                text = "".join(step["case_fold"].get(c, c) for c in text)
             elif "find_all" in step:
-                tokens = re.findall(step["find_all"], text)
+                tokens = regex.findall(step["find_all"], text)
         row = [reserved["start"]] if tokenizer["start_token_prepended"] else []
         row = [*row, *(ids.get(token, reserved["out_of_vocabulary"]) for token in tokens)]
         row = row[-length:] if tokenizer["truncating"] == "pre" else row[:length]

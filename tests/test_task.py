@@ -60,7 +60,9 @@ def test_the_training_networks_loss_from_logits_is_the_portable_ones(num_classes
         from_probabilities = keras.losses.BinaryCrossentropy()(y, probabilities)
     else:
         from_probabilities = keras.losses.SparseCategoricalCrossentropy()(y, probabilities)
-    np.testing.assert_allclose(from_logits, keras.ops.convert_to_numpy(from_probabilities), rtol=1e-4)
+    np.testing.assert_allclose(
+        from_logits, keras.ops.convert_to_numpy(from_probabilities), rtol=1e-4
+    )
 
 
 def test_classes_file_round_trips_and_refuses_what_is_not_one(tmp_path):
