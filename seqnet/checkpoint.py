@@ -149,7 +149,9 @@ def _check_settings(workdir: Path, saved: TrainConfig, config: TrainConfig, done
             f"{config.epochs}. Ask for {done} or more epochs."
         )
     expected = saved.to_dict()
+    # fit_to_data says how to read the data, and what it chose is in the model's sizes.
     expected.update(epochs=config.epochs, distribute=config.distribute)
+    expected["fit_to_data"] = config.to_dict()["fit_to_data"]
     if expected != config.to_dict():
         changed = sorted(k for k, v in config.to_dict().items() if expected.get(k) != v)
         raise CheckpointError(

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 
 from seqnet.config import INFERENCE_BATCH_SIZE, ModelConfig
-from seqnet.data import DataOptions, check_labels, read_dataset, read_labelled_file
+from seqnet.data import DataOptions, check_labels, imdb, read_dataset, read_labelled_file
+from seqnet.data.table import TABLE_SUFFIXES
 from seqnet.metrics import classification_report
 from seqnet.model import portable_model
 from seqnet.predict import Classifier
@@ -94,8 +95,8 @@ def evaluate_run(
     config = load_run_config(workdir)
     task = Task.load(workdir / CLASSES_FILE)
     model = load_model(workdir / MODEL_FILE)
-    if data is None:
-        source, x, y = _own_test_split(workdir, config, verbose)
+    if data is None or not _labelled_texts(data):
+        source, x, y = _test_split(workdir, config, data, verbose)
     else:
         x, y = read_labelled_file(
             data,
@@ -120,10 +121,22 @@ def _written_labels(workdir: Path, task: Task) -> dict[str, str]:
     return written
 
 
-def _own_test_split(workdir: Path, config, verbose: bool) -> tuple[str, np.ndarray, np.ndarray]:
-    """The test split the run was trained beside, read again, checked to be tokenized alike."""
+def _labelled_texts(data: str) -> bool:
+    """Whether ``data`` is a user's labelled table or class folder, scored whole; IMDB's
+    sources are scored on their test split."""
+    path = Path(data).expanduser()
+    if path.is_dir():
+        return not imdb.is_imdb_folder(path)
+    return path.suffix.lower() in TABLE_SUFFIXES
+
+
+def _test_split(
+    workdir: Path, config, data: str | None, verbose: bool
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """The test split of ``data`` (an IMDB source), by default of the run's own data, read
+    again and checked to be tokenized alike."""
     dataset = read_dataset(
-        config.data,
+        data or config.data,
         num_words=config.model.vocabulary_size,
         maxlen=config.model.sequence_length,
         synthetic_samples=config.synthetic_samples,

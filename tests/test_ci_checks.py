@@ -25,7 +25,9 @@ def _load(name: str):
 check_test_runs = _load("check_test_runs")
 compare_backends = _load("compare_backends")
 
-REAL_DATA = ("tests.test_real_data", "test_archive_loads_like_keras_imdb", None)
+IMDB_DATA = ("tests.test_real_data", "test_archive_loads_like_keras_imdb", None)
+OWN_DATA = ("tests.test_own_data", "test_ag_news_reaches_the_practitioners_accuracy[0]", None)
+REAL_DATA = (IMDB_DATA, OWN_DATA)  # what every main suite must run
 DISTRIBUTED = (
     "tests.distributed.test_data_parallel",
     "test_jax_four_simulated_devices_match_one_device",
@@ -51,20 +53,20 @@ def write_report(folder: Path, name: str, cases) -> Path:
 
 
 def test_a_report_with_only_allowed_skips_passes_and_is_counted(tmp_path, capsys):
-    cases = [REAL_DATA, ("tests.test_data", "test_oov[3]", None), DISTRIBUTED]
+    cases = [*REAL_DATA, ("tests.test_data", "test_oov[3]", None), DISTRIBUTED]
     report = write_report(tmp_path, "torch", cases)
 
     assert check_test_runs.main([str(report)]) == 0
-    assert "torch: 2 ran, 1 skipped as allowed, 0 skipped unexpectedly" in capsys.readouterr().out
+    assert "torch: 3 ran, 1 skipped as allowed, 0 skipped unexpectedly" in capsys.readouterr().out
 
 
 def test_an_unexpected_skip_fails_and_is_named(tmp_path, capsys):
     skipped = ("tests.test_export", "test_bundle_holds_the_model[onnx]", "needs jax2onnx")
-    report = write_report(tmp_path, "jax", [REAL_DATA, skipped])
+    report = write_report(tmp_path, "jax", [*REAL_DATA, skipped])
 
     assert check_test_runs.main([str(report)]) == 1
     captured = capsys.readouterr()
-    assert "jax: 1 ran, 0 skipped as allowed, 1 skipped unexpectedly" in captured.out
+    assert "jax: 2 ran, 0 skipped as allowed, 1 skipped unexpectedly" in captured.out
     assert "tests.test_export::test_bundle_holds_the_model[onnx]: needs jax2onnx" in captured.err
 
 
@@ -75,13 +77,13 @@ def test_a_skip_allowed_on_one_backend_fails_on_another(tmp_path, capsys):
         "test_other_backends_are_left_alone[tensorflow]",
         "tensorflow is not installed",
     )
-    assert check_test_runs.main([str(write_report(tmp_path, "torch", [REAL_DATA, skipped]))]) == 0
-    assert check_test_runs.main([str(write_report(tmp_path, "jax", [REAL_DATA, skipped]))]) == 1
+    assert check_test_runs.main([str(write_report(tmp_path, "torch", [*REAL_DATA, skipped]))]) == 0
+    assert check_test_runs.main([str(write_report(tmp_path, "jax", [*REAL_DATA, skipped]))]) == 1
 
 
 def test_an_allowed_test_skipped_for_another_reason_fails(tmp_path):
     skipped = (*DISTRIBUTED[:2], "could not import 'jax'")
-    assert check_test_runs.main([str(write_report(tmp_path, "torch", [REAL_DATA, skipped]))]) == 1
+    assert check_test_runs.main([str(write_report(tmp_path, "torch", [*REAL_DATA, skipped]))]) == 1
 
 
 @pytest.mark.parametrize(
@@ -89,8 +91,9 @@ def test_an_allowed_test_skipped_for_another_reason_fails(tmp_path):
     [
         ("jax", [], "no test ran"),
         ("jax", [DISTRIBUTED], "no test ran"),
-        ("jax", [("tests.test_data", "test_oov", None)], "real-data tests did not run"),
-        ("jax", [(*REAL_DATA[:2], "set SEQNET_IMDB_ARCHIVE")], "unexpected skip"),
+        ("jax", [("tests.test_data", "test_oov", None), OWN_DATA], "real-data tests did not run"),
+        ("jax", [("tests.test_data", "test_oov", None), IMDB_DATA], "own-data tests did not run"),
+        ("jax", [(*IMDB_DATA[:2], "set SEQNET_IMDB_ARCHIVE"), OWN_DATA], "unexpected skip"),
     ],
 )
 def test_a_report_that_checked_too_little_fails(tmp_path, capsys, name, cases, problem):
@@ -99,7 +102,7 @@ def test_a_report_that_checked_too_little_fails(tmp_path, capsys, name, cases, p
 
 
 def test_a_missing_or_broken_report_fails(tmp_path, capsys):
-    good = write_report(tmp_path, "torch", [REAL_DATA])
+    good = write_report(tmp_path, "torch", [*REAL_DATA])
     (tmp_path / "jax.xml").write_text("<testsuites><testcase")
 
     assert check_test_runs.main([str(good), str(tmp_path / "tensorflow.xml")]) == 1

@@ -273,7 +273,7 @@ def test_readme_train_evaluate_predict_runs(review_files, monkeypatch):
         "Dull and far too long.",
     ]
     written = (review_files / "predictions.csv").read_text().splitlines()
-    assert written[0] == "id,text,label,score,probability" and len(written) == 3
+    assert written[0] == "id,text,label,score,probability,known_words" and len(written) == 3
 
 
 # --- option tables ---------------------------------------------------------------------------

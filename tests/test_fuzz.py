@@ -83,7 +83,7 @@ def _token_ids_problem(token_ids, vocabulary_size: int, sequence_length: int) ->
         )
     if array.shape[1] != sequence_length:
         return (
-            rf"^token ids have {array.shape[1]} tokens per review, the model expects "
+            rf"^token ids have {array.shape[1]} tokens per text, the model expects "
             rf"{sequence_length};"
         )
     if array.min() < 0 or array.max() >= vocabulary_size:
@@ -157,7 +157,7 @@ def _npz_problem(x: np.ndarray, y: np.ndarray, path: str, num_words: int) -> str
     if len(outside):
         return (
             rf"^y_train in {path} must be 0 \(negative\) or 1 \(positive\); found "
-            rf"{re.escape(repr(labels[outside[0]]))} at index {outside[0]}\."
+            rf"{labels[outside[0]]} at index {outside[0]}\."
         )
     return None
 
@@ -199,7 +199,7 @@ def test_random_bytes_as_an_archive_raise_clearly(tmp_path_factory, data):
     except (EOFError, OSError, zlib.error, lzma.LZMAError):  # compressed, then cut off
         readable = None
     if readable is False:  # not even the start of an archive
-        problem = rf"^{name} is neither a tar archive, an aclImdb/ folder nor an .npz file\."
+        problem = rf"^{name} is neither a tar archive, an .npz, .csv, .tsv or .jsonl file, nor a"
     else:
         problem = rf"^Could not read {name}: the archive is corrupt or truncated|^{name} does not"
     with pytest.raises(ValueError, match=problem):
@@ -209,7 +209,7 @@ def test_random_bytes_as_an_archive_raise_clearly(tmp_path_factory, data):
 # Every message a damaged archive may give, each naming the file and what is wrong with it.
 DAMAGED_ARCHIVE_MESSAGES = (
     "^Could not read {path}: the archive is corrupt or truncated .*Download aclImdb_v1",
-    "^{path} is neither a tar archive, an aclImdb/ folder nor an .npz file",
+    "^{path} is neither a tar archive, an .npz, .csv, .tsv or .jsonl file, nor a folder",
     "^{path} does not have the aclImdb layout: no positive and negative reviews under",
     r"^.* in {path} is [\d,]+ bytes, more than the [\d,]+ a review can be",
 )

@@ -93,7 +93,7 @@ def test_its_model_file_opens_in_plain_keras_with_the_same_outputs(run):
     classifier = Classifier.load(workdir)
     plain = keras.saving.load_model(workdir / "model.keras")  # no seqnet class involved
     token_ids = classifier.vocabulary.encode_batch(
-        ["purr purr", "the tank"], CONFIG.sequence_length
+        ["purr purr", "the tank"], classifier.sequence_length
     )
     expected = classifier.predict_token_ids(token_ids)
     np.testing.assert_allclose(np.asarray(plain.predict(token_ids, verbose=0)), expected, atol=1e-6)
@@ -108,7 +108,7 @@ def test_it_exports_to_onnx_with_the_same_probabilities(run, tmp_path):
     export.export_run(workdir, "onnx", tmp_path / "bundle")
     session = onnxruntime.InferenceSession(str(tmp_path / "bundle" / export.MODEL_NAMES["onnx"]))
     token_ids = classifier.vocabulary.encode_batch(
-        ["fetch the leash", "meow"], CONFIG.sequence_length
+        ["fetch the leash", "meow"], classifier.sequence_length
     )
     (outputs,) = session.run(None, {session.get_inputs()[0].name: token_ids})
     np.testing.assert_allclose(outputs, classifier.predict_token_ids(token_ids), atol=1e-5)

@@ -37,6 +37,9 @@ def test_run_folder_has_every_output(trained_run):
     assert names == {
         "model.keras",
         "vocabulary.json",
+        "config.json",
+        "classes.json",
+        "confusion.png",
         "metrics.json",
         "history.png",
         "checkpoint.json",
@@ -80,7 +83,9 @@ def test_classifier_matches_model_predict(trained_run):
     classifier = Classifier.load(trained_run[0])
     x = make_synthetic(num_words=200, maxlen=60, samples=40).x_test
     expected = classifier.model.predict(x, verbose=0)[:, 0]
-    np.testing.assert_allclose(classifier.predict_token_ids(x, batch_size=7), expected, atol=1e-6)
+    probabilities = classifier.predict_token_ids(x, batch_size=7)  # (texts, 2)
+    np.testing.assert_allclose(probabilities[:, 1], expected, atol=1e-6)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +152,8 @@ def test_configs_written_by_seqnet_0_1_still_load():
         },
         "distribute": "none",
     }
-    assert TrainConfig.from_dict(old) == TrainConfig.from_recipe("lecture")
+    # Its sizes are the ones it names: nothing left to fit.
+    assert TrainConfig.from_dict(old) == TrainConfig.from_recipe("lecture", fit_to_data=())
 
 
 def test_each_epoch_scores_a_fixed_sample_and_the_end_the_whole_split(tmp_path):

@@ -180,7 +180,7 @@ def read_dataset(
         )
     raise ValueError(
         f"{path} is neither a tar archive, an .npz, .csv, .tsv or .jsonl file, nor a folder. "
-        f"Use {DATA_SOURCES_HELP}, a .csv/.tsv/.jsonl file or a folder of class folders."
+        f"Use {DATA_SOURCES_HELP}."
     )
 
 

@@ -27,9 +27,9 @@ from typing import BinaryIO
 import keras
 import numpy as np
 
+import seqnet.data.encoding as encoding  # the module itself, not the package: no cycle
 from seqnet import archive
 from seqnet.config import DATA_SOURCES_HELP
-from seqnet.data import encoding
 from seqnet.data.dataset import Dataset
 from seqnet.files import write_atomically
 from seqnet.progress import ProgressBar

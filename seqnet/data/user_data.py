@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+import seqnet.data.encoding as encoding  # the modules themselves, not the package: no cycle
+import seqnet.data.splits as splits
 from seqnet.config import DataOptions
-from seqnet.data import encoding, splits
 from seqnet.data.class_folders import read_class_folders, read_classes
 from seqnet.data.dataset import Dataset
 from seqnet.data.labels import ClassIndex, index_classes
