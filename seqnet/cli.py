@@ -471,7 +471,7 @@ def _add_export(commands) -> None:
 def _add_serve(commands) -> None:
     serve = commands.add_parser(
         "serve",
-        help="classify reviews over HTTP, with a web page",
+        help="classify texts over HTTP, with a web page",
         description='Serve a trained run folder: POST /predict with {"texts": [...]}, '
         "GET /health, and a web page at /. Needs pip install 'seqnet[serve]'.",
     )

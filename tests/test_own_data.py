@@ -27,6 +27,11 @@ from seqnet.train import train_and_evaluate
 pytestmark = pytest.mark.real_data
 RESULTS = Path(__file__).parent.parent / "test-results"
 SEEDS = (0, 1, 2) if keras.backend.backend() == "torch" else (0,)
+# The README's example is AG News' seed-0 run under torch (the same settings): not run twice.
+README_BACKENDS = ("torch",)
+AG_NEWS_SEEDS = tuple(
+    seed for seed in SEEDS if not (seed == 0 and keras.backend.backend() in README_BACKENDS)
+)
 # What scikit-learn's TF-IDF 1-2-grams + logistic regression reach on the same splits, which
 # seqnet is to match (the issue's table); each run is held to them within the spread the
 # seeds show (CI holds the means to them exactly).
@@ -59,10 +64,6 @@ def _record(name: str, seed: int, metrics: dict) -> None:
     path.write_text(json.dumps(run, indent=2, ensure_ascii=False))
 
 
-# The README's example trains for minutes: once, under one backend, is enough to hold it true.
-README_BACKENDS = ("torch",)
-
-
 @pytest.mark.parametrize("backend", [b for b in README_BACKENDS if b == keras.backend.backend()])
 def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, backend):
     """The README's block, its data path the CI's copy and its run folder a temporary one."""
@@ -73,7 +74,11 @@ def test_readme_own_data_example_runs_as_written(tmp_path, monkeypatch, backend)
     outputs = run_shell_block(dataclasses.replace(block, code=code))
     assert "Business" in outputs[1]  # predict: the class name, not an index
     report = json.loads(outputs[2])  # evaluate: the whole test file
-    assert report["samples"] == 7600 and report["accuracy"] >= AG_NEWS_ACCURACY - SEED_SPREAD
+    metrics = json.loads((tmp_path / "ag-news" / "metrics.json").read_text(encoding="utf-8"))
+    _record("ag_news", 0, metrics)
+    assert report["samples"] == 7600
+    assert report["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert report["accuracy"] >= AG_NEWS_ACCURACY - SEED_SPREAD
 
 
 def _own_data_blocks():
@@ -82,7 +87,7 @@ def _own_data_blocks():
     return [b for b in code_blocks(Path(__file__).parent.parent / "README.md") if b.code in section]
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", AG_NEWS_SEEDS)
 def test_ag_news_reaches_the_practitioners_accuracy(tmp_path, seed):
     folder = _folder("SEQNET_AG_NEWS")
     options = DataOptions(
