@@ -24,6 +24,7 @@ def _load(name: str):
 
 check_test_runs = _load("check_test_runs")
 compare_backends = _load("compare_backends")
+compare_own_data = _load("compare_own_data")
 
 IMDB_DATA = ("tests.test_real_data", "test_archive_loads_like_keras_imdb", None)
 OWN_DATA = ("tests.test_own_data", "test_ag_news_reaches_the_practitioners_accuracy[0]", None)
@@ -198,3 +199,29 @@ def test_a_pass_with_a_report_prefix_leaves_the_main_reports_alone(monkeypatch, 
     assert session.ran == [("pytest", f"--junitxml=/checkout/test-results/{report}")]
     # JAX's SavedModel goes through jax2tf: TensorFlow's CPU wheel, beside the export-jax extra.
     assert {"jax", "tensorflow-cpu", ".[test,export-jax]"} <= set(session.installed)
+
+
+def _own_data_runs(folder: Path, accuracy: float, skip: tuple = ()) -> str:
+    """own-data JSON files for every data set, backend and seed CI expects, but ``skip``."""
+    for data in compare_own_data.FLOORS:
+        for backend, seeds in compare_own_data.SEEDS.items():
+            for seed in seeds:
+                if (data, backend, seed) in skip:
+                    continue
+                run = {"data": data, "backend": backend, "seed": seed, "seconds_per_epoch": 1.0}
+                run |= {"test_accuracy": accuracy, "test_macro_f1": accuracy}
+                path = folder / f"own-data-{data}-{backend}-seed{seed}.json"
+                path.write_text(json.dumps(run))
+    return str(folder)
+
+
+def test_own_data_floors_pass_when_met_and_fail_below_or_with_a_run_missing(tmp_path, capsys):
+    (tmp_path / "met").mkdir()
+    assert compare_own_data.main(_own_data_runs(tmp_path / "met", 0.91)) == 0
+    (tmp_path / "low").mkdir()
+    assert compare_own_data.main(_own_data_runs(tmp_path / "low", 0.60)) == 1
+    assert "rusentiment: mean test_accuracy 0.6000 < 0.65" in capsys.readouterr().err
+    (tmp_path / "gap").mkdir()
+    missing = (("ag_news", "jax", 0),)
+    assert compare_own_data.main(_own_data_runs(tmp_path / "gap", 0.91, missing)) == 1
+    assert "ag_news on jax: runs for seeds [], expected [0]" in capsys.readouterr().err
