@@ -133,6 +133,7 @@ class Task:
         return self.class_names.index(name)
 
     def to_json(self) -> dict:
+        """The classes as ``classes.json`` holds them."""
         return {"format": _FORMAT, "classes": list(self.class_names)}
 
     @classmethod
