@@ -578,6 +578,9 @@ def _warnings_shown(command: str, *, quiet: bool):
         if quiet:
             warnings.simplefilter("ignore")
         else:
+            # A new filter also forgets which warnings were shown before: a second command in
+            # one process (a test, a notebook) warns again rather than staying silent.
+            warnings.filterwarnings("default", category=UserWarning)
             warnings.showwarning = show
         yield
 
