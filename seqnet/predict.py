@@ -358,10 +358,10 @@ class UnknownWordsWarning(UserWarning):
 
 
 def warn_if_unknown(known_words: np.ndarray, vocabulary_words: int) -> None:
-    """Warn with ``UnknownWordsWarning`` if any review has no known word.
+    """Warn with ``UnknownWordsWarning`` if any text has no known word.
 
     Args:
-        known_words: Known word ids per review.
+        known_words: Known word ids per text.
         vocabulary_words: The vocabulary's size, to say how small it may be.
     """
     unknown = np.flatnonzero(np.asarray(known_words) == 0)
@@ -370,10 +370,10 @@ def warn_if_unknown(known_words: np.ndarray, vocabulary_words: int) -> None:
     first = ", ".join(str(index + 1) for index in unknown[:5])
     more = ", ..." if len(unknown) > 5 else ""
     warnings.warn(
-        f"{len(unknown)} of {len(known_words)} reviews (number {first}{more}) have no word the "
+        f"{len(unknown)} of {len(known_words)} texts (number {first}{more}) have no word the "
         f"model's {vocabulary_words:,}-id vocabulary knows, so their probabilities say nothing "
         "about them. Check that they are in the language the run was trained on, or train on "
-        "more reviews for a larger vocabulary.",
+        "more texts for a larger vocabulary.",
         UnknownWordsWarning,
         stacklevel=3,
     )

@@ -195,7 +195,7 @@ def test_a_review_without_a_known_word_gets_one_warning_line(cli_run, capsys):
     assert main(["predict", "--workdir", workdir, "--json", "qqq zzz", "good0 word1", "xx"]) == 0
     out, err = capsys.readouterr()
     assert err.splitlines() == [err.splitlines()[0]]
-    assert err.startswith("seqnet predict: warning: 2 of 3 reviews (number 1, 3) have no word")
+    assert err.startswith("seqnet predict: warning: 2 of 3 texts (number 1, 3) have no word")
     assert [json.loads(line)["known_words"] for line in out.splitlines()] == [0, 2, 0]
 
 
@@ -203,7 +203,7 @@ def test_known_words_count_what_the_model_reads(tmp_path):
     classifier = Classifier.load(train_tiny_run(tmp_path))
     length = classifier.sequence_length
     long_review = " ".join(["great"] * (length + 10))  # truncated to its last words
-    with pytest.warns(UnknownWordsWarning, match="1 of 3 reviews .number 2. have no word"):
+    with pytest.warns(UnknownWordsWarning, match="1 of 3 texts .number 2. have no word"):
         predictions = classifier.predict(["great film", "qqq zzz", long_review])
     # Neither the start id nor unknown words count; the long review keeps its last `length`
     # ids, all of them "great" once truncation has cut off the start id.

@@ -615,7 +615,7 @@ def test_predict_json_gives_every_class_probability(colour_run, colours, capsys)
     assert _predict("--workdir", colour_run, "--json", "--probabilities", *texts) == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
-    assert "seqnet predict: warning: 1 of 4 reviews (number 4)" in captured.err
+    assert "seqnet predict: warning: 1 of 4 texts (number 4)" in captured.err
     with pytest.warns(UnknownWordsWarning):
         expected = colours.predict(texts)
     for row, prediction in zip(rows, expected, strict=True):
