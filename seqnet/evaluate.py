@@ -4,6 +4,7 @@ confusion matrix ([`seqnet.metrics`][seqnet.metrics]), for ``seqnet train``'s fi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import keras
 import numpy as np
 
 from seqnet.config import INFERENCE_BATCH_SIZE, ModelConfig
-from seqnet.data import DataOptions, check_labels, imdb, read_dataset, read_labelled_file
+from seqnet.data import DataOptions, check_labels, imdb, load_training_data, read_labelled_file
 from seqnet.data.table import TABLE_SUFFIXES
 from seqnet.metrics import classification_report
 from seqnet.model import portable_model
@@ -135,14 +136,9 @@ def _test_split(
 ) -> tuple[str, np.ndarray, np.ndarray]:
     """The test split of ``data`` (an IMDB source), by default of the run's own data, read
     again and checked to be tokenized alike."""
-    dataset = read_dataset(
-        data or config.data,
-        num_words=config.model.vocabulary_size,
-        maxlen=config.model.sequence_length,
-        synthetic_samples=config.synthetic_samples,
-        verbose=verbose,
-        options=config.data_options,
-        seed=config.seed,
+    # A saved config fits nothing more: its sizes are the ones the run was trained at.
+    dataset = load_training_data(
+        dataclasses.replace(config, data=data or config.data), verbose=verbose
     )
     saved_vocabulary = workdir / VOCABULARY_FILE
     if (

@@ -19,7 +19,7 @@ from seqnet.buckets import BucketedBatches, bucketed_batches, buckets_exactly, f
 from seqnet.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from seqnet.compilation import compilation_notice
 from seqnet.config import INFERENCE_BATCH_SIZE, TrainConfig
-from seqnet.data import Dataset, read_dataset
+from seqnet.data import Dataset, load_training_data
 from seqnet.evaluate import evaluate
 from seqnet.model import architecture_of, build_model
 from seqnet.parallel import ReplicaLayout, Replicas, keras_fit, open_replicas
@@ -49,21 +49,6 @@ class EpochTimer(keras.callbacks.Callback):
         ended = time.perf_counter()
         self.train_seconds.append((self._validation_started or ended) - self._started)
         self.epoch_seconds.append(ended - self._started)
-
-
-def load_training_data(config: TrainConfig, *, verbose: bool = True) -> Dataset:
-    """Read the data set named by ``config.data``, sized for ``config.model`` (or, for the
-    sizes in ``config.fit_to_data``, for the user's texts)."""
-    return read_dataset(
-        config.data,
-        num_words=config.model.vocabulary_size,
-        maxlen=config.model.sequence_length,
-        synthetic_samples=config.synthetic_samples,
-        verbose=verbose,
-        options=config.data_options,
-        seed=config.seed,
-        fit=frozenset(config.fit_to_data),
-    )
 
 
 def config_for_data(config: TrainConfig, dataset: Dataset) -> TrainConfig:

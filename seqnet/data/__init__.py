@@ -44,6 +44,7 @@ __all__ = [
     "check_token_ids",
     "default_cache_dir",
     "load_imdb",
+    "load_training_data",
     "make_synthetic",
     "read_class_names",
     "read_dataset",
@@ -181,6 +182,21 @@ def read_dataset(
     raise ValueError(
         f"{path} is neither a tar archive, an .npz, .csv, .tsv or .jsonl file, nor a folder. "
         f"Use {DATA_SOURCES_HELP}."
+    )
+
+
+def load_training_data(config: TrainConfig, *, verbose: bool = True) -> Dataset:
+    """Read the data set named by ``config.data``, sized for ``config.model`` (or, for the
+    sizes in ``config.fit_to_data``, for the user's texts)."""
+    return read_dataset(
+        config.data,
+        num_words=config.model.vocabulary_size,
+        maxlen=config.model.sequence_length,
+        synthetic_samples=config.synthetic_samples,
+        verbose=verbose,
+        options=config.data_options,
+        seed=config.seed,
+        fit=frozenset(config.fit_to_data),
     )
 
 
