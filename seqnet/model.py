@@ -27,6 +27,7 @@ import keras
 
 from seqnet.config import LECTURE_RECIPE, ModelConfig, require_positive
 from seqnet.layers import MaxPooledConv1D
+from seqnet.table_form import TableForm
 from seqnet.task import accuracy_for, loss_for, output_activation, output_units
 
 # Stated once, so the model is the same under every backend whatever keras.json says.
@@ -53,6 +54,10 @@ class Architecture(Protocol):
 
     def trains_trimmed(self, config: ModelConfig) -> bool:
         """Whether trimmed training batches train the network as untrimmed ones would."""
+
+    # Optional: ``inference_form(config, model)``, a callable equal to the portable ``model``
+    # on int token ids and faster for chunks of up to its ``rows`` texts, or None; without
+    # the method, or with None, inference runs the Keras network (LectureCnn has one).
 
 
 class LectureCnn:
@@ -82,6 +87,11 @@ class LectureCnn:
     def trains_trimmed(self, config: ModelConfig) -> bool:
         # Batch statistics would count fewer padding windows than the untrimmed batch's.
         return not config.batch_normalization
+
+    def inference_form(self, config: ModelConfig, model: keras.Model) -> TableForm | None:
+        """The exact table form of the portable ``model``
+        ([`seqnet.table_form`][seqnet.table_form])."""
+        return TableForm.of(model, config)
 
 
 _ARCHITECTURES: dict[str, Architecture] = {"cnn": LectureCnn()}

@@ -13,7 +13,7 @@ from typing import overload
 import keras
 import numpy as np
 
-from seqnet.buckets import bucket_sizes, review_lengths, trimmed_length
+from seqnet.buckets import BUCKET_STEP, bucket_sizes, review_lengths, trimmed_length
 from seqnet.config import (
     DECISION_THRESHOLD,
     INFERENCE_BATCH_SIZE,
@@ -154,12 +154,17 @@ class Classifier:
         _check_parts(model, vocabulary, config, task)
         # The same weights for texts of any length: each forward pass runs only the positions
         # its longest text needs, with the same outputs (see seqnet.buckets).
-        self._window = architecture_of(config).trim_window(config)
+        architecture = architecture_of(config)
+        self._window = architecture.trim_window(config)
         self._any_length = (
             model
             if self._window is None
             else portable_model(model, config, from_training=False, variable_length=True)
         )
+        # For a few texts at a time, an architecture's faster exact form where it has one
+        # (the lecture CNN's tables, seqnet.table_form); larger chunks run the Keras network.
+        inference_form = getattr(architecture, "inference_form", None)
+        self._inference_form = inference_form(config, model) if inference_form else None
 
     @classmethod
     def load(cls, workdir: str | Path) -> Classifier:
@@ -312,24 +317,40 @@ class Classifier:
         """Run every input shape that forward passes of up to ``batch_size`` reviews use, so
         that JAX and TensorFlow compile them now rather than on a later call."""
         lengths = bucket_sizes(self.sequence_length) if self._window else [self.sequence_length]
-        for rows in sorted({_padded_rows(rows, batch_size) for rows in range(1, batch_size + 1)}):
+        keras_rows = {_padded_rows(rows, batch_size) for rows in range(1, batch_size + 1)}
+        for rows in sorted(keras_rows - set(range(1, self._inference_rows + 1))):
             for length in lengths:
                 self._any_length.predict_on_batch(np.zeros((rows, length), dtype=np.int32))
 
-    def _forward(self, token_ids: np.ndarray, batch_size: int) -> np.ndarray:
-        """Probabilities of one chunk, through Keras' compiled predict function.
+    @property
+    def _inference_rows(self) -> int:
+        """The largest chunk the architecture's inference form takes; 0 without one."""
+        return self._inference_form.rows if self._inference_form is not None else 0
 
-        ``predict_on_batch`` skips ``predict``'s per-call set-up (data adapter, callbacks,
-        progress), which dominates at batch 1. The chunk is trimmed to its longest review's
-        bucket length and padded up to the next power of two rows (at most ``batch_size``),
-        so that JAX and TensorFlow compile a handful of shapes once, not one per chunk.
+    def _forward(self, token_ids: np.ndarray, batch_size: int) -> np.ndarray:
+        """The network's outputs for one chunk, trimmed to its longest review's length.
+
+        Up to ``_inference_rows`` texts take the architecture's inference form; more, Keras'
+        compiled predict function. ``predict_on_batch`` skips ``predict``'s per-call set-up
+        (data adapter, callbacks, progress). Its chunk is padded up to the next power of two
+        rows (at most ``batch_size``), so that JAX and TensorFlow compile a handful of shapes
+        once, not one per chunk.
         """
         rows = len(token_ids)
-        if self._window is not None:
-            token_ids = token_ids[:, -trimmed_length(token_ids, kernel_size=self._window) :]
+        if rows <= self._inference_rows:
+            # Nothing compiled per shape here: trimmed to the longest text itself.
+            return self._inference_form(self._trimmed(token_ids, step=1))  # (rows, units)
+        token_ids = self._trimmed(token_ids, step=BUCKET_STEP)
         padding = _padded_rows(rows, batch_size) - rows
         padded = np.pad(token_ids, ((0, padding), (0, 0)))  # (padded rows, length)
         return np.asarray(self._any_length.predict_on_batch(padded))[:rows]  # (rows, units)
+
+    def _trimmed(self, token_ids: np.ndarray, *, step: int) -> np.ndarray:
+        """``token_ids`` without the leading padding its outputs do not need (seqnet.buckets),
+        to a multiple of ``step`` tokens; untouched where the architecture cannot trim."""
+        if self._window is None:
+            return token_ids
+        return token_ids[:, -trimmed_length(token_ids, kernel_size=self._window, step=step) :]
 
 
 def _check_parts(

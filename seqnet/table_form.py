@@ -1,0 +1,108 @@
+"""The lecture CNN's exact table form for inference: gathered rows added, not a convolution.
+
+A ``Conv1D`` over embeddings is linear in the embedding rows. With ``E`` the
+``(vocabulary, 50)`` embedding and ``W_k`` tap ``k`` of the ``(3, 50, 250)`` kernel, the
+response of window ``t`` is ``Σ_k E[x_{t+k}] · W_k = Σ_k (E · W_k)[x_{t+k}]``. The
+``kernel_size`` tables ``E · W_k``, ``(vocabulary, 250)`` each, are computed once per loaded
+model; then a window costs ``kernel_size`` gathered rows and their sum instead of 150
+multiply-adds per filter. The rest of the network (max over windows, bias, ReLU, the two dense
+layers) is small.
+
+NumPy only, so the same on every backend, with nothing to compile and none of Keras' per-call
+set-up. It runs on one core while the Keras forward pass uses all, so it pays most for small
+chunks, such as serving a request or ``Classifier.predict`` on one text
+(``benchmarks/table_form.py`` measures both forms side by side per backend); outputs equal
+the portable network's to float32 rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from seqnet.config import INFERENCE_BATCH_SIZE, ModelConfig
+from seqnet.task import output_activation
+
+# Per backend, chunks of up to this many texts take the table form, larger ones the Keras
+# forward pass: where benchmarks/table_form.py finds the table form faster at every length.
+# torch's forward pass is slower than the tables at any chunk size (INFERENCE_BATCH_SIZE);
+# JAX's and TensorFlow's, spreading the convolution over every core, catch up on long
+# chunks of 64 texts and more.
+TABLE_FORM_ROWS = {"torch": INFERENCE_BATCH_SIZE, "jax": 32, "tensorflow": 32}
+# Tables larger than this are not built (a vocabulary of 20,000 ids and 250 filters in three
+# taps need 60 MB): the Keras forward pass serves such models.
+MAX_TABLE_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class TableForm:
+    """The lecture CNN's forward pass at inference, from per-tap tables of embedding x kernel.
+
+    Args:
+        tables: ``(kernel_size, vocabulary, filters)`` float32, tap ``k``'s ``E · W_k``.
+        convolution_bias: ``(filters,)``, added after the max (max commutes with it and ReLU).
+        hidden: The hidden Dense layer's kernel ``(filters, hidden)`` and bias.
+        head: The head's kernel ``(hidden, units)`` and bias.
+        activation: The head's, ``"sigmoid"`` or ``"softmax"``.
+        rows: The largest chunk of texts it is faster for than the Keras forward pass.
+
+    Examples:
+        >>> from seqnet.model import build_network
+        >>> config = ModelConfig(vocabulary_size=100, sequence_length=20)
+        >>> network = build_network(config, variable_length=True)
+        >>> table_form = TableForm.of(network, config)
+        >>> ids = np.arange(20, dtype=np.int32).reshape(1, 20)
+        >>> bool(np.allclose(table_form(ids), network.predict_on_batch(ids), atol=1e-6))
+        True
+    """
+
+    tables: np.ndarray
+    convolution_bias: np.ndarray
+    hidden: tuple[np.ndarray, np.ndarray]
+    head: tuple[np.ndarray, np.ndarray]
+    activation: str
+    rows: int = 1
+
+    @classmethod
+    def of(cls, model: keras.Model, config: ModelConfig) -> TableForm | None:
+        """The table form of ``model``, the portable lecture CNN of ``config``; None where
+        there is none: with batch normalization (the scale after the ReLU may be negative,
+        so it does not commute with the max) or tables over ``MAX_TABLE_BYTES``."""
+        table_bytes = 4 * config.kernel_size * config.vocabulary_size * config.filters
+        if config.batch_normalization or table_bytes > MAX_TABLE_BYTES:
+            return None
+        (embedding,) = model.get_layer("embedding").get_weights()  # (vocabulary, 50)
+        kernel, bias = model.get_layer("convolution").get_weights()  # (3, 50, 250), (250,)
+        # In float64, then rounded once: each entry is the exact dot product to float32.
+        tables = np.einsum("ve,kef->kvf", embedding.astype(np.float64), kernel.astype(np.float64))
+        return cls(
+            tables=np.ascontiguousarray(tables, dtype=np.float32),
+            convolution_bias=bias,
+            hidden=tuple(model.get_layer("hidden").get_weights()),
+            head=tuple(model.layers[-1].get_weights()),
+            activation=output_activation(config.num_classes),
+            rows=TABLE_FORM_ROWS.get(keras.backend.backend(), 1),
+        )
+
+    def __call__(self, token_ids: np.ndarray) -> np.ndarray:
+        """The portable network's output for ``(texts, length)`` int token ids: ``(texts,
+        units)`` float32 probabilities (one sigmoid unit, or a softmax over the classes)."""
+        taps = len(self.tables)
+        windows = token_ids.shape[1] - taps + 1
+        responses = np.take(self.tables[0], token_ids[:, :windows], axis=0)  # (texts, 398, 250)
+        for tap in range(1, taps):
+            responses += np.take(self.tables[tap], token_ids[:, tap : tap + windows], axis=0)
+        pooled = np.maximum(responses.max(axis=1) + self.convolution_bias, 0.0)  # (texts, 250)
+        hidden = np.maximum(pooled @ self.hidden[0] + self.hidden[1], 0.0)
+        logits = hidden @ self.head[0] + self.head[1]  # (texts, units)
+        return _activate(logits, self.activation)
+
+
+def _activate(logits: np.ndarray, activation: str) -> np.ndarray:
+    """The head's activation in float32, without overflow for logits of any size."""
+    if activation == "sigmoid":
+        return np.exp(-np.logaddexp(np.float32(0.0), -logits)).astype(np.float32)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
