@@ -91,7 +91,14 @@ class LectureCnn:
     def inference_form(self, config: ModelConfig, model: keras.Model) -> TableForm | None:
         """The exact table form of the portable ``model``
         ([`seqnet.table_form`][seqnet.table_form])."""
-        return TableForm.of(model, config)
+        layer = model.get_layer
+        return TableForm.of(
+            config,
+            embedding=layer("embedding").get_weights()[0],
+            convolution=layer("convolution").get_weights(),
+            hidden=layer("hidden").get_weights(),
+            head=layer(PORTABLE_OUTPUT).get_weights(),
+        )
 
 
 _ARCHITECTURES: dict[str, Architecture] = {"cnn": LectureCnn()}

@@ -49,10 +49,10 @@ class TableForm:
         rows: The largest chunk of texts it is faster for than the Keras forward pass.
 
     Examples:
-        >>> from seqnet.model import build_network
+        >>> from seqnet.model import LectureCnn, build_network
         >>> config = ModelConfig(vocabulary_size=100, sequence_length=20)
         >>> network = build_network(config, variable_length=True)
-        >>> table_form = TableForm.of(network, config)
+        >>> table_form = LectureCnn().inference_form(config, network)
         >>> ids = np.arange(20, dtype=np.int32).reshape(1, 20)
         >>> bool(np.allclose(table_form(ids), network.predict_on_batch(ids), atol=1e-6))
         True
@@ -66,22 +66,37 @@ class TableForm:
     rows: int = 1
 
     @classmethod
-    def of(cls, model: keras.Model, config: ModelConfig) -> TableForm | None:
-        """The table form of ``model``, the portable lecture CNN of ``config``; None where
-        there is none: with batch normalization (the scale after the ReLU may be negative,
-        so it does not commute with the max) or tables over ``MAX_TABLE_BYTES``."""
+    def of(
+        cls,
+        config: ModelConfig,
+        *,
+        embedding: np.ndarray,
+        convolution: list[np.ndarray],
+        hidden: list[np.ndarray],
+        head: list[np.ndarray],
+    ) -> TableForm | None:
+        """The table form of the portable lecture CNN of ``config`` with these weights; None
+        where there is none: with batch normalization (the scale after the ReLU may be
+        negative, so it does not commute with the max) or tables over ``MAX_TABLE_BYTES``.
+
+        Args:
+            config: The network's config.
+            embedding: The embedding matrix, ``(vocabulary, 50)``.
+            convolution: The ``Conv1D``'s kernel ``(3, 50, 250)`` and bias ``(250,)``.
+            hidden: The hidden ``Dense`` layer's kernel and bias.
+            head: The head's kernel and bias.
+        """
         table_bytes = 4 * config.kernel_size * config.vocabulary_size * config.filters
         if config.batch_normalization or table_bytes > MAX_TABLE_BYTES:
             return None
-        (embedding,) = model.get_layer("embedding").get_weights()  # (vocabulary, 50)
-        kernel, bias = model.get_layer("convolution").get_weights()  # (3, 50, 250), (250,)
+        kernel, bias = convolution
         # In float64, then rounded once: each entry is the exact dot product to float32.
         tables = np.einsum("ve,kef->kvf", embedding.astype(np.float64), kernel.astype(np.float64))
         return cls(
             tables=np.ascontiguousarray(tables, dtype=np.float32),
             convolution_bias=bias,
-            hidden=tuple(model.get_layer("hidden").get_weights()),
-            head=tuple(model.layers[-1].get_weights()),
+            hidden=tuple(hidden),
+            head=tuple(head),
             activation=output_activation(config.num_classes),
             rows=TABLE_FORM_ROWS.get(keras.backend.backend(), 1),
         )

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from seqnet.config import ModelConfig
-from seqnet.model import build_network
+from seqnet.model import LectureCnn, build_network
 from seqnet.predict import Classifier
-from seqnet.table_form import TableForm
 from seqnet.task import Task
 
 
@@ -16,6 +15,11 @@ def _network(config, seed=0):
     network = build_network(config, variable_length=True)
     _randomize(network, seed)
     return network
+
+
+def _table_form(network, config):
+    """The table form the lecture CNN's architecture gives ``network``, or None."""
+    return LectureCnn().inference_form(config, network)
 
 
 def _randomize(network, seed):
@@ -49,7 +53,7 @@ def test_outputs_equal_the_portable_network(kernel_size, num_classes):
     network = _network(config)
     # Full-length, short, one-token and empty (padding-only windows) texts.
     ids = _texts(config, [40, 17, 3, 1, 0, 25])
-    table_form = TableForm.of(network, config)
+    table_form = _table_form(network, config)
     expected = np.asarray(network.predict_on_batch(ids))
     np.testing.assert_allclose(table_form(ids), expected, rtol=1e-5, atol=1e-6)
     # Trimmed on the left as inference trims: kernel_size padding tokens before the longest.
@@ -63,7 +67,7 @@ def test_ties_and_padding_only_texts_give_the_networks_outputs():
     # The same word over and over: every window of a row ties for the max.
     ids = np.array([[7] * 12, [0] * 8 + [7] * 4, [0] * 12], dtype=np.int32)
     np.testing.assert_allclose(
-        TableForm.of(network, config)(ids),
+        _table_form(network, config)(ids),
         np.asarray(network.predict_on_batch(ids)),
         rtol=1e-5,
         atol=1e-6,
@@ -78,15 +82,15 @@ def test_logits_of_any_size_give_probabilities_without_overflow():
     head.set_weights([kernel * 1e4, bias])  # logits of thousands: sigmoid saturates
     ids = _texts(config, [12, 6, 0], seed=2)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        probabilities = TableForm.of(network, config)(ids)
+        probabilities = _table_form(network, config)(ids)
     np.testing.assert_allclose(probabilities, np.asarray(network.predict_on_batch(ids)), atol=1e-6)
 
 
 def test_no_table_form_where_it_would_not_be_exact_or_would_not_fit():
     normalized = ModelConfig(vocabulary_size=50, sequence_length=12, batch_normalization=True)
-    assert TableForm.of(build_network(normalized), normalized) is None
+    assert _table_form(build_network(normalized), normalized) is None
     huge = ModelConfig(vocabulary_size=200_000, sequence_length=12, filters=250)
-    assert TableForm.of(build_network(huge), huge) is None
+    assert _table_form(build_network(huge), huge) is None
 
 
 @pytest.mark.parametrize("num_classes", [2, 3])
