@@ -415,6 +415,7 @@ def _add_predict_output(predict: argparse.ArgumentParser) -> None:
         help="also give every class's probability: a 'probabilities' object with --json, "
         "probability_CLASS columns in --output, CLASS=P on each printed line",
     )
+    predict.add_argument("--force", action="store_true", help="replace an existing --output file")
     predict.add_argument(
         "--threshold",
         type=threshold,
@@ -722,7 +723,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.output is not None:
         output_format = reviews.output_format(args.output, args.output_format)
         columns = reviews.prediction_columns(task.class_names, all_probabilities=args.probabilities)
-        reviews.check_output(args.output, table, args.file, columns)
+        reviews.check_output(args.output, table, args.file, columns, force=args.force)
     if args.raw_csv and (args.output is None or output_format != "csv"):
         raise ValueError("--raw-csv applies to CSV --output only; JSON Lines are never changed.")
     classifier = Classifier.load(args.workdir)

@@ -382,8 +382,11 @@ def check_output(
     table: ReviewTable,
     source: str | Path | None,
     columns: Sequence[str] = PREDICTION_COLUMNS,
+    *,
+    force: bool = False,
 ) -> None:
-    """Refuse an output that would overwrite the input or the input's own columns.
+    """Refuse an output that would overwrite the input, the input's own columns, or (unless
+    ``force``) any file already there, such as a run's own ``metrics.json``.
 
     Args:
         output: The file predictions go to.
@@ -391,16 +394,22 @@ def check_output(
         source: The input file, or None (or ``-``) for texts not from a file.
         columns: The columns the predictions add
             ([`prediction_columns`][seqnet.reviews.prediction_columns]).
+        force: Allow replacing an existing regular file other than the input.
 
     Raises:
         ValueError: If ``output`` exists and is not a regular file (a FIFO, a device, a
-            folder), is the input file, or the input already has one of ``columns``.
+            folder), is the input file, exists without ``force``, or the input already has
+            one of ``columns``.
     """
     refuse_unless_regular(Path(output))
     if source is not None and str(source) != STDIN and _same_file(Path(output), Path(source)):
         raise ValueError(
             f"--output {output} is the input file; write the predictions to another file, "
             "so the reviews are never lost."
+        )
+    if Path(output).exists() and not force:
+        raise ValueError(
+            f"--output {output} exists; replace it with --force or choose another path."
         )
     clashes = [name for name in columns if name in table.columns]
     if clashes:

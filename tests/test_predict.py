@@ -367,6 +367,19 @@ def test_binary_and_labelled_inputs_are_refused(workdir, tmp_path, capsys):
     assert not (tmp_path / "o.csv").exists()
 
 
+def test_an_existing_output_is_replaced_only_with_force(workdir, tmp_path, capsys):
+    metrics = workdir / "metrics.json"
+    before = metrics.read_bytes()
+    args = ["--output", metrics, "--output-format", "jsonl", "great film"]
+    assert _predict("--workdir", workdir, *args) == 1
+    assert f"--output {metrics} exists; replace it with --force" in _error(capsys)
+    assert metrics.read_bytes() == before  # the run's own file is untouched
+
+    output = _write(tmp_path / "predictions.jsonl", "an older result\n")
+    assert _predict("--workdir", workdir, "--output", output, "--force", "great film") == 0
+    assert json.loads(output.read_text(encoding="utf-8"))["text"] == "great film"
+
+
 def test_interrupted_run_leaves_the_old_output_whole(workdir, tmp_path, monkeypatch):
     source = _write(tmp_path / "reviews.csv", CSV_REVIEWS)
     output = _write(tmp_path / "predictions.csv", "an older result\n")
@@ -381,7 +394,8 @@ def test_interrupted_run_leaves_the_old_output_whole(workdir, tmp_path, monkeypa
     original = Classifier.predict_token_ids
     monkeypatch.setattr(Classifier, "predict_token_ids", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _predict("--workdir", workdir, "--file", source, "--output", output, "--batch-size", "1")
+        args = ["--file", source, "--output", output, "--batch-size", "1", "--force"]
+        _predict("--workdir", workdir, *args)
     assert output.read_text() == "an older result\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["predictions.csv", "reviews.csv"]
 
