@@ -1,11 +1,13 @@
 """Real IMDB (``--data aclImdb_v1.tar.gz``): how long the data takes to load and, with
-``--full``, the time to 0.885 test accuracy for each of ``--seeds``."""
+``--full``, the time to 0.885 test accuracy for each of ``--seeds`` and the practitioner's
+TF-IDF baseline beside it."""
 
 from __future__ import annotations
 
 import keras
 import pytest
 
+from benchmarks.baselines import tfidf_logistic_regression
 from benchmarks.report import summarize_runs
 from benchmarks.workloads import (
     BenchConfig,
@@ -49,4 +51,16 @@ def test_data_load(benchmark, request, tmp_path):
     result = benchmark.pedantic(data_load_seconds, args=(data, tmp_path), rounds=1, iterations=1)
     benchmark.extra_info.update(
         environment(BenchConfig(), "cpu:0"), **memory("cpu:0"), figures={"data_load": result}
+    )
+
+
+def test_practitioner_baseline(benchmark, request):
+    """scikit-learn's TF-IDF + logistic regression on the same archive and cores."""
+    data = request.config.getoption("--data")
+    if not (request.config.getoption("--full") and data):
+        pytest.skip("needs --full and --data path/to/aclImdb_v1.tar.gz")
+    benchmark.group = f"{keras.backend.backend()} practitioner's baseline"
+    result = benchmark.pedantic(tfidf_logistic_regression, args=(data,), rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        environment(BenchConfig(), "cpu:0"), **memory("cpu:0"), figures={"tfidf_baseline": result}
     )

@@ -116,7 +116,17 @@ def _read_raw_text_cached(
     return dataset
 
 
-def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Dataset:
+def read_imdb_texts(path: Path, *, verbose: bool = False) -> dict[str, tuple[list, list]]:
+    """The reviews of aclImdb_v1.tar.gz or an aclImdb/ folder as text, untokenized.
+
+    Args:
+        path: The archive, the aclImdb/ folder or the folder holding it.
+        verbose: Show progress while reading.
+
+    Returns:
+        ``{"train": (texts, labels), "test": (texts, labels)}``, sorted by file name within
+        each label (labels: 0 negative, 1 positive).
+    """
     if path.is_dir():
         records = _folder_reviews(path, verbose)
     elif is_tar_archive(path):
@@ -126,7 +136,11 @@ def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Da
             f"{path} is neither a tar archive, an aclImdb/ folder nor an .npz file. "
             f"Use {DATA_SOURCES_HELP}."
         )
-    reviews = _decode_reviews(records, str(path))
+    return _decode_reviews(records, str(path))
+
+
+def _read_raw_text(path: Path, num_words: int, maxlen: int, verbose: bool) -> Dataset:
+    reviews = read_imdb_texts(path, verbose=verbose)
     texts = {split: split_texts for split, (split_texts, _) in reviews.items()}
     vocabulary, encoded = encoding.encode_splits(texts, num_words, maxlen, verbose)
     arrays = {}
