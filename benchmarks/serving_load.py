@@ -3,7 +3,13 @@
 It starts ``seqnet serve`` itself, for the backend named by KERAS_BACKEND, on a free port of
 127.0.0.1 (never anything else), runs ``clients`` concurrent clients for ``seconds``, each
 POSTing ``reviews`` reviews per request and sending the next request as soon as the answer
-is in; then one client sending single reviews, for the latency of a lone request::
+is in; then one client sending single reviews, for the latency of a lone request.
+
+The clients share the server's cores, so their cost caps what is measured. With ``wrk`` on
+the PATH (Debian: ``apt-get install wrk``; C, about a tenth of httpx's CPU per request) they
+are wrk's connections; otherwise Python httpx clients, whose figures are then a lower bound
+(measured on 2 cores: wrk 6,100 reviews/s, httpx 2,500, from the same server). The result
+names the generator::
 
     KERAS_BACKEND=jax seqnet train --data synthetic --epochs 1 --workdir /tmp/serve-run
     KERAS_BACKEND=jax python -m benchmarks.serving_load --workdir /tmp/serve-run
@@ -18,9 +24,11 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -131,8 +139,7 @@ async def measure(url: str, clients: int, seconds: float, reviews: int) -> dict:
         seconds: How long to measure, after a one-second warm-up that is not counted.
         reviews: Reviews per request.
     """
-    pool = make_reviews(512)
-    bodies = [json.dumps({"texts": pool[i : i + reviews]}).encode() for i in range(0, 512, reviews)]
+    bodies = _bodies(reviews)
     latencies, errors = [], []
     window = (time.perf_counter() + 1.0, time.perf_counter() + 1.0 + seconds)
     await asyncio.gather(
@@ -140,6 +147,56 @@ async def measure(url: str, clients: int, seconds: float, reviews: int) -> dict:
     )
     elapsed = time.perf_counter() - window[0]  # the last answers may come after the window
     return _summary(latencies, len(errors), elapsed, reviews)
+
+
+# wrk's script: cycle through the bodies of a JSON Lines file (one request body per line),
+# then print the figures as one JSON line. Latencies are in microseconds.
+WRK_SCRIPT = """
+local bodies, next_body = {}, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+function request()
+  next_body = next_body % #bodies + 1
+  return wrk.format("POST", "/predict", {["Content-Type"] = "application/json"}, bodies[next_body])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "microseconds": %d, "errors": %d, "p50": %d, "p95": %d, "p99": %d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def measure_with_wrk(url: str, clients: int, seconds: float, reviews: int, folder: Path) -> dict:
+    """``measure``'s figures from wrk: ``clients`` connections on one wrk thread, after a
+    one-second warm-up run that is not counted. ``folder`` holds its script and bodies."""
+    script, bodies = folder / "load.lua", folder / "bodies.jsonl"
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    bodies.write_text("\n".join(body.decode() for body in _bodies(reviews)), encoding="utf-8")
+    command = ["wrk", "-t1", f"-c{clients}", "-s", str(script), f"{url}/predict", "--", str(bodies)]
+    duration = ["-d1s"], [f"-d{max(1, round(seconds))}s"]
+    for part in duration:
+        done = subprocess.run([*command[:3], *part, *command[3:]], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    elapsed = figures["microseconds"] / 1e6
+    return {
+        "requests": figures["requests"],
+        "requests_per_s": round(figures["requests"] / elapsed, 1),
+        "reviews_per_s": round(figures["requests"] * reviews / elapsed, 1),
+        **{f"{name}_ms": round(figures[name] / 1000, 2) for name in ("p50", "p95", "p99")},
+        "errors": figures["errors"],
+    }
+
+
+def _bodies(reviews: int) -> list[bytes]:
+    """Request bodies of ``reviews`` review-like texts each, encoded up front."""
+    pool = make_reviews(512)
+    return [json.dumps({"texts": pool[i : i + reviews]}).encode() for i in range(0, 512, reviews)]
 
 
 def _summary(latencies: list[float], errors: int, elapsed: float, reviews: int) -> dict:
@@ -166,6 +223,12 @@ def _run(coroutine):
     return uvloop.run(coroutine)
 
 
+def _measure(generator: str, url: str, clients: int, seconds: float, reviews: int, folder):
+    if generator == "wrk":
+        return measure_with_wrk(url, clients, seconds, reviews, folder)
+    return _run(measure(url, clients, seconds, reviews))
+
+
 def run_load_test(
     workdir: str | Path, clients: int = 32, seconds: float = 30, reviews: int = 4
 ) -> dict:
@@ -178,21 +241,25 @@ def run_load_test(
         reviews: Reviews per request in the throughput part.
 
     Returns:
-        ``{"backend", "clients", "reviews_per_request", "load": {...}, "single": {...},
+        ``{"backend", "load_generator" (wrk or httpx), "clients", "reviews_per_request",
+        "load": {...}, "single": {...},
         "server": {"batches", "texts", "requests"}, "machine": {...}}``; the machine's
         one-minute load average before and after tells how much of the CPU was left to the test.
     """
     process, url = start_server(Path(workdir))
     load_before = os.getloadavg()[0]  # other processes on the machine take cores too
+    generator = "wrk" if shutil.which("wrk") else "httpx"
     try:
-        load = _run(measure(url, clients, seconds, reviews))
-        single = _run(measure(url, 1, min(seconds, 10), 1))
+        with tempfile.TemporaryDirectory() as folder:
+            load = _measure(generator, url, clients, seconds, reviews, Path(folder))
+            single = _measure(generator, url, 1, min(seconds, 10), 1, Path(folder))
         health = httpx.get(url + "/health").json()
     finally:
         process.terminate()
         process.wait(timeout=60)
     return {
         "backend": health["backend"],
+        "load_generator": generator,
         "clients": clients,
         "reviews_per_request": reviews,
         "load": load,

@@ -42,6 +42,7 @@ def test_serving_under_load(benchmark, request, tmp_path):
                 "p95_ms": load["p95_ms"],
                 "p99_ms": load["p99_ms"],
                 "single_review_p50_ms": single["p50_ms"],
+                "load_generator": result["load_generator"],
                 "concurrency": CLIENTS,
                 "reviews_per_request": REVIEWS_PER_REQUEST,
                 "seconds": seconds,
