@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import os
 import signal
@@ -664,6 +665,18 @@ def warm_up(classifier, forward_rows: int = FORWARD_ROWS) -> None:
     classifier.compile_shapes(forward_rows)
 
 
+def freeze_loaded_objects() -> None:
+    """Keep the garbage collector off everything loading left: the backend, the model.
+
+    A full collection walks every tracked object, and with a backend loaded those are
+    millions: each one paused every request in flight for 100-200 ms, 1 % of requests under
+    load (JAX, 32 clients: p99 157 ms, 37 ms with the collector off). Frozen objects are
+    never scanned again; what requests allocate is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _tune_torch() -> None:
     """Under PyTorch: leave one CPU core to the event loop.
 
@@ -731,6 +744,7 @@ def serve(
         say(f"Compiling the model for each input shape, up to {FORWARD_ROWS} texts a pass…")
         executor.submit(warm_up, classifier).result()
         info = executor.submit(_describe, workdir, classifier, limits).result()
+        freeze_loaded_objects()
     except Exception as error:  # any broken run folder: one clear line, no traceback
         executor.shutdown()
         print(f"seqnet serve: error: cannot load {workdir}: {_first_line(error)}", file=sys.stderr)

@@ -720,6 +720,28 @@ def test_serve_says_what_it_does_before_the_port_opens(served_run, monkeypatch, 
     assert runs[1]["log_level"] == "warning"
 
 
+def test_what_loading_left_is_frozen_before_the_port_opens(served_run, monkeypatch):
+    """A full garbage collection over the loaded backend paused requests for 100-200 ms."""
+    import gc
+
+    import seqnet.serve as serving
+
+    frozen_when_serving = []
+    monkeypatch.setattr(
+        serving.uvicorn,
+        "run",
+        lambda app, **options: frozen_when_serving.append(gc.get_freeze_count()),
+    )
+    monkeypatch.setattr(signal, "signal", lambda *arguments: None)  # keep pytest's handlers
+    gc.unfreeze()
+    try:
+        assert serving.serve(served_run, quiet=True) == 0
+        # Everything alive once loaded: the model, the backend's modules, pytest's own.
+        assert frozen_when_serving[0] > len(gc.get_objects()) // 2
+    finally:
+        gc.unfreeze()
+
+
 def test_the_serve_options_reach_serve(monkeypatch):
     import seqnet.serve as serving
 
