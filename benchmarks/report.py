@@ -174,33 +174,32 @@ def _row(record: dict) -> dict:
 
 
 def _with_device_peaks(rows: list[dict]) -> list[dict]:
-    """Rows whose peak is the device's: the best matmul rate any backend reached on it.
+    """Rows whose peak is the device's, the best matmul rate any backend reached on it, and
+    the training and bare convolution rates as percentages of it.
 
     Backends call different BLAS libraries (torch's MKL runs at half speed on AMD CPUs), so a
     backend's own matmul would make a slower library look closer to the chip's limit.
     """
     best: dict[str, dict] = {}
     for row in rows:
+        own = row["figures"].get("matmul", {}).get("gflops")
         leader = best.get(row["device_name"])
-        if row["matmul_peak_gflops"] and (
-            leader is None or row["matmul_peak_gflops"] > leader["matmul_peak_gflops"]
-        ):
-            best[row["device_name"]] = row
+        if own and (leader is None or own > leader["gflops"]):
+            best[row["device_name"]] = {"gflops": own, "backend": row["backend"]}
     for row in rows:
-        leader = best.get(row["device_name"])
-        if leader is None:
-            continue
-        row["own_matmul_gflops"] = row["matmul_peak_gflops"]
-        row["matmul_peak_gflops"] = leader["matmul_peak_gflops"]
-        row["peak_backend"] = leader["backend"]
-        row["percent_of_peak"] = _ratio(row["achieved_gflops"], row["matmul_peak_gflops"], 100.0)
+        leader = best.get(row["device_name"], {})
+        peak = leader.get("gflops")
+        convolution = row["figures"].get("convolution", {}).get("gflops")
+        row["matmul_peak_gflops"], row["peak_backend"] = peak, leader.get("backend")
+        row["percent_of_peak"] = _ratio(row["achieved_gflops"], peak, 100.0)
+        row["convolution_percent_of_peak"] = _ratio(convolution, peak, 100.0)
     return rows
 
 
 def _training_fields(figure) -> dict:
     """Training throughput at both batches, the first steps, and the ratios to baselines."""
     training = figure("training", "samples_per_second")
-    peak, achieved = figure("matmul", "gflops"), figure("training", "gflops")
+    achieved = figure("training", "gflops")
     return {
         "train_samples_per_second": training,
         "first_step_seconds": figure("training", "first_step_seconds"),
@@ -209,9 +208,7 @@ def _training_fields(figure) -> dict:
         "default_batch_first_step_seconds": figure("training_default_batch", "first_step_seconds"),
         "vs_lecture_keras": _ratio(training, figure("lecture_training", "samples_per_second")),
         "vs_native": _ratio(training, figure("native_training", "samples_per_second")),
-        "achieved_gflops": achieved,
-        "matmul_peak_gflops": peak,
-        "percent_of_peak": _ratio(achieved, peak, scale=100.0),
+        "achieved_gflops": achieved,  # the peak and percentages: _with_device_peaks
     }
 
 
@@ -316,7 +313,7 @@ def _profile_lines(rows: list[dict]) -> list[str]:
         if not all(rates):
             continue
         step, native, convolution = (1000 * row["batch_size"] / rate for rate in rates)
-        peak = _ratio(figures["convolution"].get("gflops"), row["matmul_peak_gflops"], 100.0)
+        peak = row["convolution_percent_of_peak"]
         at_peak = "" if peak is None else f", {peak:.0f} % of the matmul peak"
         lines.append(
             f"- {row['backend']} {row['device']}: seqnet {step:.1f} ms per step of "
@@ -334,19 +331,20 @@ def _peak_lines(rows: list[dict]) -> list[str]:
     """How the peak was measured, and a warning for any rate above it."""
     lines = []
     for row in rows:
-        matmul = row["figures"].get("matmul", {})
         if not row["matmul_peak_gflops"]:
             continue
-        own = row.get("own_matmul_gflops")
+        matmul = row["figures"].get("matmul", {})
+        own = matmul.get("gflops")
         own_rate = "" if own is None else f"; {row['backend']}'s own matmul: {own:.0f} GFLOP/s"
         lines.append(
             f"- {row['backend']} {row['device']}: peak {row['matmul_peak_gflops']:.0f} GFLOP/s, "
-            f"{row.get('peak_backend', row['backend'])}'s float32 matmul, "
+            f"{row['peak_backend']}'s float32 matmul, "
             f"{matmul.get('peak_method', 'median round')}{own_rate}."
         )
-        rates = {"training": row["percent_of_peak"]}
-        convolution = row["figures"].get("convolution", {}).get("gflops")
-        rates["the convolution"] = _ratio(convolution, row["matmul_peak_gflops"], 100.0)
+        rates = {
+            "training": row["percent_of_peak"],
+            "the convolution": row["convolution_percent_of_peak"],
+        }
         for name, percent in rates.items():
             if percent is not None and percent > 100:
                 lines.append(

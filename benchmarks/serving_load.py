@@ -176,21 +176,20 @@ def measure_with_wrk(url: str, clients: int, seconds: float, reviews: int, folde
     script, bodies = folder / "load.lua", folder / "bodies.jsonl"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     bodies.write_text("\n".join(body.decode() for body in _bodies(reviews)), encoding="utf-8")
-    command = ["wrk", "-t1", f"-c{clients}", "-s", str(script), f"{url}/predict", "--", str(bodies)]
-    duration = ["-d1s"], [f"-d{max(1, round(seconds))}s"]
-    for part in duration:
-        done = subprocess.run([*command[:3], *part, *command[3:]], capture_output=True, text=True)
+
+    def wrk(duration: str) -> dict:
+        options = ["-t1", f"-c{clients}", f"-d{duration}", "-s", str(script)]
+        command = ["wrk", *options, f"{url}/predict", "--", str(bodies)]
+        done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    wrk("1s")  # the warm-up
+    figures = wrk(f"{max(1, round(seconds))}s")
+    percentiles_ms = [figures[name] / 1000 for name in ("p50", "p95", "p99")]
     elapsed = figures["microseconds"] / 1e6
-    return {
-        "requests": figures["requests"],
-        "requests_per_s": round(figures["requests"] / elapsed, 1),
-        "reviews_per_s": round(figures["requests"] * reviews / elapsed, 1),
-        **{f"{name}_ms": round(figures[name] / 1000, 2) for name in ("p50", "p95", "p99")},
-        "errors": figures["errors"],
-    }
+    return _figures(figures["requests"], percentiles_ms, figures["errors"], elapsed, reviews)
 
 
 def _bodies(reviews: int) -> list[bytes]:
@@ -200,16 +199,22 @@ def _bodies(reviews: int) -> list[bytes]:
 
 
 def _summary(latencies: list[float], errors: int, elapsed: float, reviews: int) -> dict:
-    """Requests and reviews per second, latency percentiles in ms, and the error count."""
+    """``_figures`` of the httpx clients' latencies, in seconds per successful request."""
     ms = np.array(latencies) * 1000
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99]) if len(ms) else (float("nan"),) * 3
+    percentiles_ms = np.percentile(ms, [50, 95, 99]) if len(ms) else (float("nan"),) * 3
+    return _figures(len(latencies), percentiles_ms, errors, elapsed, reviews)
+
+
+def _figures(requests: int, percentiles_ms, errors: int, elapsed: float, reviews: int) -> dict:
+    """Requests and reviews per second, latency p50 / p95 / p99 in ms, and the error count."""
+    p50, p95, p99 = (round(float(value), 2) for value in percentiles_ms)
     return {
-        "requests": len(latencies),
-        "requests_per_s": round(len(latencies) / elapsed, 1),
-        "reviews_per_s": round(len(latencies) * reviews / elapsed, 1),
-        "p50_ms": round(float(p50), 2),
-        "p95_ms": round(float(p95), 2),
-        "p99_ms": round(float(p99), 2),
+        "requests": requests,
+        "requests_per_s": round(requests / elapsed, 1),
+        "reviews_per_s": round(requests * reviews / elapsed, 1),
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
         "errors": errors,
     }
 
@@ -224,6 +229,7 @@ def _run(coroutine):
 
 
 def _measure(generator: str, url: str, clients: int, seconds: float, reviews: int, folder):
+    """One measurement with the named load generator (``folder``: wrk's files)."""
     if generator == "wrk":
         return measure_with_wrk(url, clients, seconds, reviews, folder)
     return _run(measure(url, clients, seconds, reviews))
