@@ -295,7 +295,8 @@ def markdown_table(report: dict) -> str:
         lines.append(f"| {backend} | no result | " + "– | " * (len(COLUMNS) - 2))
     rows = report["rows"]
     lines += ["", *_settings_lines(rows), *_accuracy_lines(rows), *_data_load_lines(rows)]
-    lines += _serving_lines(rows) + _profile_lines(rows) + _peak_lines(rows)
+    lines += _serving_lines(rows) + _profile_lines(rows) + _step_profile_lines(rows)
+    lines += _peak_lines(rows)
     lines += _scaling_lines(report.get("scaling", []))
     return "\n".join(lines)
 
@@ -325,6 +326,34 @@ def _profile_lines(rows: list[dict]) -> list[str]:
             "per-step work adds; negative where the saving is the larger."
         )
     return ["", "Where a training step goes (side-by-side rounds):", ""] + lines if lines else []
+
+
+def _step_profile_lines(rows: list[dict]) -> list[str]:
+    """A table of each piece of seqnet's step (benchmarks/step_profile.py), per backend."""
+    profiled = [row for row in rows if "step_profile" in row["figures"]]
+    if not profiled:
+        return []
+    profiles = [row["figures"]["step_profile"] for row in profiled]
+    first = profiles[0]
+    header = " | ".join(f"{row['backend']} {row['device']}" for row in profiled)
+    lines = [
+        "",
+        f"seqnet's training step piece by piece, at batch {first['batch_size']} x "
+        f"{first['tokens']} tokens: what taking each piece away saves, in this order "
+        f"(benchmarks/step_profile.py; ms per step, best of {first['rounds']} rounds, share of "
+        "the step):",
+        "",
+        f"| piece | {header} |",
+        "|---|" + "---|" * len(profiled),
+    ]
+    for piece in first["pieces"]:
+        cells = []
+        for profile in profiles:
+            ms = profile["pieces"].get(piece)
+            cells.append("–" if ms is None else f"{ms:.2f} ({100 * ms / profile['step_ms']:.0f} %)")
+        lines.append(f"| {piece} | " + " | ".join(cells) + " |")
+    steps = " | ".join(f"**{profile['step_ms']:.2f}**" for profile in profiles)
+    return [*lines, f"| the whole step | {steps} |"]
 
 
 def _peak_lines(rows: list[dict]) -> list[str]:

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from seqnet import layers
-from seqnet.config import ModelConfig
+from seqnet.config import LECTURE_RECIPE, ModelConfig
 from seqnet.model import build_model, compile_for_training
 
 FORMULATIONS = ("stock", "fused dense", "fused sparse")
@@ -124,7 +124,7 @@ def stock_training_network(config: ModelConfig) -> keras.Model:
     x = keras.layers.Dense(config.hidden_units, activation="relu")(x)
     x = keras.layers.Dropout(config.dropout_rate)(x)
     model = keras.Model(token_ids, keras.layers.Dense(1)(x))
-    compile_for_training(model, learning_rate=1e-3)
+    compile_for_training(model, config, learning_rate=LECTURE_RECIPE["learning_rate"])
     return model
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import keras
 import pytest
 
+from benchmarks.step_profile import step_profile
 from benchmarks.workloads import (
     SIDE_BY_SIDE,
     WORKLOADS,
     environment,
     figures,
     memory,
+    on_device,
     rounds_for,
     time_side_by_side,
 )
@@ -48,4 +50,26 @@ def test_training_side_by_side(benchmark, bench_config, device):
         environment(bench_config, device),
         **memory(device),
         figures={w.name: figures(w, seconds[w.name], bench_config) for w in workloads},
+    )
+
+
+def test_step_profile(benchmark, bench_config, device):
+    """Where seqnet's training step goes: each piece's cost, found by taking it away."""
+    profiles = []
+
+    def profile():
+        with on_device(device):
+            profiles.append(
+                step_profile(
+                    bench_config.model,
+                    batch_size=bench_config.batch_size,
+                    samples=bench_config.train_samples,
+                    rounds=bench_config.rounds,
+                )
+            )
+
+    benchmark.group = f"{keras.backend.backend()} {device} step profile"
+    benchmark.pedantic(profile, rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        environment(bench_config, device), **memory(device), figures={"step_profile": profiles[0]}
     )

@@ -6,6 +6,7 @@ No timing is asserted here; figures come from planted numbers.
 import copy
 import json
 
+import keras
 import pytest
 from conftest import write_tiny_archive
 
@@ -20,6 +21,7 @@ from benchmarks.report import (
     summarize_runs,
     write_report,
 )
+from benchmarks.step_profile import REMAINDER, RUNGS, rung_inputs, rung_model, step_profile
 from benchmarks.workloads import (
     BenchConfig,
     data_load_seconds,
@@ -142,6 +144,59 @@ def test_profile_splits_a_step_into_convolution_native_rest_and_keras():
     assert "(embedding, dropout, pooling, dense layers, loss, Adam) 44.0 ms" in table
     assert "seqnet's step differs by -24.0 ms" in table
     assert "Warning" not in table
+
+
+TINY_NETWORK = ModelConfig(
+    vocabulary_size=50, sequence_length=12, embedding_dim=4, filters=4, hidden_units=4
+)
+
+
+def test_each_rung_of_the_step_profile_takes_away_what_it_names():
+    models = {rung.name: rung_model(rung, TINY_NETWORK) for rung in RUNGS}
+
+    def trainable(name):
+        return {layer.name for layer in models[name].layers if layer.trainable_weights}
+
+    def dropout_rates(name):
+        return {layer.rate for layer in models[name].layers if hasattr(layer, "rate")}
+
+    everything = {"embedding", "convolution", "hidden", "logit"}
+    assert trainable("seqnet's step") == trainable("dropout's masks") == everything
+    assert isinstance(models["seqnet's step"].optimizer, keras.optimizers.Adam)
+    assert isinstance(models["Adam's moments"].optimizer, keras.optimizers.SGD)
+    assert dropout_rates("Adam's moments") == {TINY_NETWORK.dropout_rate}
+    assert dropout_rates("dropout's masks") == {0.0}
+    assert trainable("embedding's gradient") == everything - {"embedding"}
+    assert trainable("convolution's backward") == {"hidden", "logit"}
+    train = {rung.name: rung.train for rung in RUNGS}
+    assert train["convolution's backward"] and not train["dense layers' backward"]
+    lengths = [rung_inputs(rung, TINY_NETWORK, samples=8)[0].shape[1] for rung in RUNGS[-2:]]
+    assert lengths == [TINY_NETWORK.sequence_length, TINY_NETWORK.kernel_size]
+
+
+def test_the_step_profile_pieces_sum_to_the_step():
+    profile = step_profile(TINY_NETWORK, batch_size=8, samples=32, rounds=2)
+    assert list(profile["pieces"]) == [rung.name for rung in RUNGS[1:]] + [REMAINDER]
+    assert sum(profile["pieces"].values()) == pytest.approx(profile["step_ms"])
+    assert profile["step_ms"] == profile["rungs"]["seqnet's step"] > 0
+    assert profile["pieces"][REMAINDER] == profile["rungs"][RUNGS[-1].name]
+
+
+def test_the_step_profile_renders_as_a_table_per_backend():
+    record = _record("jax", "cpu:0")
+    pieces = {"Adam's moments": 1.0, "dropout's masks": 3.0, REMAINDER: 6.0}
+    record["figures"]["step_profile"] = {
+        "batch_size": 32,
+        "tokens": 400,
+        "step_ms": 10.0,
+        "rounds": 5,
+        "pieces": pieces,
+    }
+    table = markdown_table(build_report([record, _record("torch", "cpu:0")]))
+    assert "at batch 32 x 400 tokens" in table and "best of 5 rounds" in table
+    assert "| piece | jax cpu:0 |" in table  # torch has no profile: no empty column
+    assert "| dropout's masks | 3.00 (30 %) |" in table
+    assert "| the whole step | **10.00** |" in table
 
 
 def test_a_rate_above_the_peak_is_flagged_not_printed_bare():
@@ -504,3 +559,16 @@ def test_practitioner_baseline_scores_the_archive_and_joins_the_report(tmp_path)
     table = markdown_table(build_report(read_results_from(entries)))
     assert "The practitioner's baseline on the same archive and cores, scikit-learn" in table
     assert f"test accuracy 1.000 after {baseline['seconds']:.1f} s of vectorizing" in table
+
+
+def test_the_side_by_side_scripts_run_end_to_end(capsys):
+    """``python -m benchmarks.sparse_pooling`` and ``benchmarks.step_profile`` at a short
+    length: benchmark code no test runs breaks unseen."""
+    from benchmarks import sparse_pooling
+    from benchmarks import step_profile as step_profile_script
+
+    assert sparse_pooling.main(["--rounds", "1", "--repeats", "1", "--lengths", "12"]) == 0
+    assert step_profile_script.main(["--rounds", "1", "--samples", "32", "--lengths", "12"]) == 0
+    printed = capsys.readouterr().out
+    assert "| training step | 12 |" in printed
+    assert "| **the whole step** |" in printed
