@@ -89,10 +89,12 @@ def rung_model(rung: Rung, config: ModelConfig) -> keras.Model:
     return model
 
 
-def rung_call(rung: Rung, config: ModelConfig, batch_size: int, samples: int) -> Callable[[], None]:
-    """A function running one epoch of ``rung`` over ``samples`` synthetic reviews."""
+def rung_call(
+    rung: Rung, config: ModelConfig, batch_size: int, reviews: tuple[np.ndarray, np.ndarray]
+) -> Callable[[], None]:
+    """A function running one epoch of ``rung`` over the synthetic ``reviews`` (x, y)."""
     model = rung_model(rung, config)
-    x, y = rung_inputs(rung, config, samples)
+    x, y = rung_inputs(rung, config, reviews)
     if rung.train:
         return lambda: keras_fit(
             ReplicaLayout(), model, x, y, batch_size=batch_size, epochs=1, verbose=0
@@ -100,14 +102,12 @@ def rung_call(rung: Rung, config: ModelConfig, batch_size: int, samples: int) ->
     return lambda: model.evaluate(x, y, batch_size=batch_size, verbose=0)
 
 
-def rung_inputs(rung: Rung, config: ModelConfig, samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """``samples`` synthetic reviews and labels, cut to their last ``kernel_size`` tokens
-    for the shortest rung."""
-    data = make_synthetic(
-        num_words=config.vocabulary_size, maxlen=config.sequence_length, samples=samples
-    )
-    x = data.x_train[:, -config.kernel_size :] if rung.shortest else data.x_train
-    return x, data.y_train
+def rung_inputs(
+    rung: Rung, config: ModelConfig, reviews: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``reviews`` (x, y), cut to their last ``kernel_size`` tokens for the shortest rung."""
+    x, y = reviews
+    return (x[:, -config.kernel_size :] if rung.shortest else x), y
 
 
 def step_profile(
@@ -126,7 +126,11 @@ def step_profile(
         ``step_ms`` (the first rung's), the batch size, length and rounds.
     """
     config = config or ModelConfig()
-    calls = {rung.name: rung_call(rung, config, batch_size, samples) for rung in RUNGS}
+    data = make_synthetic(
+        num_words=config.vocabulary_size, maxlen=config.sequence_length, samples=samples
+    )
+    reviews = (data.x_train, data.y_train)  # the same reviews for every rung
+    calls = {rung.name: rung_call(rung, config, batch_size, reviews) for rung in RUNGS}
     for call in calls.values():
         call()  # compiles every shape, not timed
     steps = -(-samples // batch_size)

@@ -7,6 +7,7 @@ import copy
 import json
 
 import keras
+import numpy as np
 import pytest
 from conftest import write_tiny_archive
 
@@ -170,7 +171,8 @@ def test_each_rung_of_the_step_profile_takes_away_what_it_names():
     assert trainable("convolution's backward") == {"hidden", "logit"}
     train = {rung.name: rung.train for rung in RUNGS}
     assert train["convolution's backward"] and not train["dense layers' backward"]
-    lengths = [rung_inputs(rung, TINY_NETWORK, samples=8)[0].shape[1] for rung in RUNGS[-2:]]
+    reviews = (np.ones((8, TINY_NETWORK.sequence_length), "int32"), np.ones((8, 1), "float32"))
+    lengths = [rung_inputs(rung, TINY_NETWORK, reviews)[0].shape[1] for rung in RUNGS[-2:]]
     assert lengths == [TINY_NETWORK.sequence_length, TINY_NETWORK.kernel_size]
 
 
