@@ -1,4 +1,4 @@
-"""The convolution + max-pool's backward, dense against sparse (issue #20, item 1).
+"""seqnet's exact training shortcuts, one more at a time, against the stock layers (#20).
 
 Run once per backend: ``KERAS_BACKEND=jax python -m benchmarks.sparse_pooling [--rounds 7]``.
 Side by side in one process, round after round in alternation, at batch 32 and each length:
@@ -8,7 +8,8 @@ Side by side in one process, round after round in alternation, at batch 32 and e
   (the dense one, as before); and of ``MaxPooledConv1D`` with the backward over the arg-max
   windows only (``seqnet.layers.max_pooled_convolution``);
 - **step**: one ``train_on_batch`` of the whole training network (``seqnet.model.build_model``,
-  variable length, as bucketed training runs it) with each of the three.
+  variable length, as bucketed training runs it) with each of the three, and with the sparse
+  backward and ``BitMaskDropout``'s masks where the backend has them (seqnet's default).
 
 Each cell is the median over rounds of one call's milliseconds; "x stock" is the median over
 rounds of the stock time divided by that formulation's time in the same round.
@@ -30,19 +31,29 @@ from seqnet.config import LECTURE_RECIPE, ModelConfig
 from seqnet.model import build_model, compile_for_training
 
 FORMULATIONS = ("stock", "fused dense", "fused sparse")
+# The training step also runs with every shortcut: what seqnet trains with.
+STEP_FORMULATIONS = (*FORMULATIONS, "sparse, bit-mask dropout")
 BATCH, CHANNELS = 32, 50
 
 
 @contextlib.contextmanager
 def formulation(name: str):
-    """Make MaxPooledConv1D train with the sparse backward only for "fused sparse"."""
+    """Make MaxPooledConv1D train with the sparse backward only for the "sparse" formulations,
+    and BitMaskDropout draw its own masks (where the backend has them) only for the last."""
     backend = keras.backend.backend()
-    saved = layers.SPARSE_CONVOLUTION_GRADIENT.get(backend)
-    layers.SPARSE_CONVOLUTION_GRADIENT[backend] = name == "fused sparse"
+    switches = (
+        (layers.SPARSE_CONVOLUTION_GRADIENT, "sparse" in name),
+        (layers.BIT_MASK_DROPOUT, name == STEP_FORMULATIONS[-1]),
+    )
+    saved = [dict(switch) for switch, _ in switches]
+    for switch, on in switches:
+        switch[backend] = on and switch.get(backend, False)
     try:
         yield
     finally:
-        layers.SPARSE_CONVOLUTION_GRADIENT[backend] = saved
+        for (switch, _), before in zip(switches, saved, strict=True):
+            switch.clear()
+            switch.update(before)
 
 
 def _layer(name: str, config: ModelConfig) -> keras.Layer:
@@ -147,11 +158,15 @@ def time_side_by_side(calls: dict[str, Callable[[], object]], rounds: int, repea
 
 
 def row(piece: str, length: int, times: dict[str, list[float]]) -> str:
-    """One markdown row: each formulation's median ms, and its median ratio to stock."""
-    cells = [f"{statistics.median(times[name]):.2f}" for name in FORMULATIONS]
-    for name in FORMULATIONS[1:]:
+    """One markdown row: each formulation's median ms, and its median ratio to stock ("–"
+    where a formulation was not timed)."""
+    timed = [name for name in STEP_FORMULATIONS if name in times]
+    cells = [f"{statistics.median(times[name]):.2f}" for name in timed]
+    for name in timed[1:]:
         ratios = [s / t for s, t in zip(times["stock"], times[name], strict=True)]
         cells.append(f"{statistics.median(ratios):.2f}x")
+    missing = len(STEP_FORMULATIONS) - len(timed)
+    cells = cells[: len(timed)] + ["–"] * missing + cells[len(timed) :] + ["–"] * missing
     return f"| {piece} | {length} | " + " | ".join(cells) + " |"
 
 
@@ -165,12 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = ModelConfig()
     print(f"backend {keras.backend.backend()}, batch {BATCH}, ms per call (median of rounds)")
-    print("| piece | tokens | " + " | ".join(FORMULATIONS) + " | dense x stock | sparse x stock |")
-    print("|---|---|---|---|---|---|---|")
-    for piece, make in (("conv+max fwd+bwd", layer_call), ("training step", step_call)):
+    ratios = [f"{name} x stock" for name in STEP_FORMULATIONS[1:]]
+    print("| piece | tokens | " + " | ".join([*STEP_FORMULATIONS, *ratios]) + " |")
+    print("|---" * (2 + 2 * len(STEP_FORMULATIONS) - 1) + "|")
+    pieces = (
+        ("conv+max fwd+bwd", layer_call, FORMULATIONS),
+        ("training step", step_call, STEP_FORMULATIONS),
+    )
+    for piece, make, names in pieces:
         for length in (int(text) for text in args.lengths.split(",")):
             calls = {}
-            for name in FORMULATIONS:
+            for name in names:
                 with formulation(name):
                     calls[name] = make(name, config, length)
             times = time_side_by_side(calls, args.rounds, args.repeats)

@@ -11,8 +11,9 @@ Each network has two formulations with the same weights, matched by layer name:
 
 - the **training** network ([`build_model`][seqnet.model.build_model]): the head outputs
   logits, so the cross-entropy is computed from logits, stably and alike on every backend,
-  and an architecture may use fused layers (the CNN's
-  [`MaxPooledConv1D`][seqnet.layers.MaxPooledConv1D]);
+  and an architecture may use faster exact layers (the CNN's
+  [`MaxPooledConv1D`][seqnet.layers.MaxPooledConv1D] and
+  [`BitMaskDropout`][seqnet.layers.BitMaskDropout]);
 - the **portable** network ([`portable_model`][seqnet.model.portable_model],
   [`build_imdb_cnn`][seqnet.model.build_imdb_cnn]): stock layers only and probabilities out,
   which any Keras 3 opens without seqnet. This is what ``seqnet train`` saves.
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 import keras
 
 from seqnet.config import LECTURE_RECIPE, ModelConfig, require_positive
-from seqnet.layers import MaxPooledConv1D
+from seqnet.layers import BitMaskDropout, MaxPooledConv1D
 from seqnet.table_form import TableForm
 from seqnet.task import accuracy_for, loss_for, output_activation, output_units
 
@@ -70,7 +71,8 @@ class LectureCnn:
             config.vocabulary_size, config.embedding_dim, name="embedding"
         )
         x = embedding(token_ids)  # (batch, 400, 50)
-        x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
+        dropout = BitMaskDropout if training else keras.layers.Dropout
+        x = dropout(config.dropout_rate, name="embedding_dropout")(x)
         if training and config.fuse_pooling:
             x = MaxPooledConv1D(name="convolution", **_convolution_settings(config))(x)
         else:
@@ -78,7 +80,7 @@ class LectureCnn:
         x = keras.layers.Dense(config.hidden_units, activation="relu", name="hidden")(x)
         if config.batch_normalization:
             x = keras.layers.BatchNormalization(name="hidden_batch_norm")(x)
-        return keras.layers.Dropout(config.dropout_rate, name="hidden_dropout")(x)  # (batch, 250)
+        return dropout(config.dropout_rate, name="hidden_dropout")(x)  # (batch, 250)
 
     def trim_window(self, config: ModelConfig) -> int:
         # Every window touching a token, and one all-padding window: a max over windows.

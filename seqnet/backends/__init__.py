@@ -3,7 +3,8 @@
 One module per Keras backend (``torch.py``, ...), each defining some of these functions,
 with the signatures of the portable ``keras.ops`` versions in [`seqnet.layers`][seqnet.layers]
 that it replaces: ``max_and_first_index(responses)`` and
-``window_gradients(inputs, kernel, first, upstream)``. A module is
+``window_gradients(inputs, kernel, first, upstream)``, and ``dropout(inputs, rate)`` for
+[`BitMaskDropout`][seqnet.layers.BitMaskDropout]. A module is
 imported only under its own backend, so importing seqnet imports no other framework.
 """
 
