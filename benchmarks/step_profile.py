@@ -38,9 +38,8 @@ import numpy as np
 
 from seqnet.config import LECTURE_RECIPE, ModelConfig
 from seqnet.data import make_synthetic
-from seqnet.model import build_model
+from seqnet.model import build_model, compile_for_training
 from seqnet.parallel import ReplicaLayout, keras_fit
-from seqnet.task import accuracy_for, loss_for
 
 
 @dataclass(frozen=True)
@@ -81,10 +80,8 @@ def rung_model(rung: Rung, config: ModelConfig) -> keras.Model:
     for name in rung.frozen:
         model.get_layer(name).trainable = False
     optimizer = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}[rung.optimizer]
-    model.compile(
-        optimizer=optimizer(learning_rate=LECTURE_RECIPE["learning_rate"]),
-        loss=loss_for(config.num_classes, from_logits=True),
-        metrics=[accuracy_for(config.num_classes, from_logits=True)],
+    compile_for_training(
+        model, config, learning_rate=LECTURE_RECIPE["learning_rate"], optimizer=optimizer
     )
     return model
 

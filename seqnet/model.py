@@ -254,10 +254,12 @@ def compile_for_training(
     config: ModelConfig,
     *,
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    optimizer: type[keras.optimizers.Optimizer] = keras.optimizers.Adam,
 ) -> None:
-    """Adam, cross-entropy from the logits, and accuracy, for a training network."""
+    """Adam (or another ``optimizer`` class), cross-entropy from the logits, and accuracy,
+    for a training network."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=optimizer(learning_rate=learning_rate),
         loss=loss_for(config.num_classes, from_logits=True),
         metrics=[accuracy_for(config.num_classes, from_logits=True)],
     )
