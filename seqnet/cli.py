@@ -7,7 +7,10 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import tempfile
+import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +27,16 @@ from seqnet.config import (
 DEFAULT_WORKDIR = "runs/imdb-cnn"
 # The commands that compile a model: under JAX they reuse compiled steps across processes.
 RUNS_A_MODEL = frozenset({"train", "evaluate", "predict", "serve"})
+# What a command stopped by Ctrl-C or SIGTERM leaves, said in its one line.
+AFTER_A_STOP = {
+    "train": "The run keeps its last complete checkpoint: --resume continues from it.",
+    "export": "The output is as it was.",
+}
+# TensorFlow's C++ start-up notices, written while it is imported and before its logging reads
+# TF_CPP_MIN_LOG_LEVEL (abseil writes every message until it is initialized).
+START_UP_NOTICES = ("All log messages before absl::InitializeLog()", "oneDNN custom operations")
+# Exit statuses of a command stopped by Ctrl-C (SIGINT) and by SIGTERM: 128 + the signal.
+STOPPED_STATUS = {"Ctrl-C": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -552,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
         "serve": run_serve,
     }
     try:
-        with _warnings_shown(args.command, quiet=args.quiet):
+        with _warnings_shown(args.command, quiet=args.quiet), _sigterm_unwinds():
+            _import_keras_without_notices()
             if args.command in RUNS_A_MODEL:
                 from seqnet.compilation import enable_compilation_cache
 
@@ -562,6 +576,65 @@ def main(argv: list[str] | None = None) -> int:
         # 1: the run failed; argparse already exits with 2 for a malformed command line.
         print(f"seqnet {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, _Terminated) as stop:
+        what = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
+        after = AFTER_A_STOP.get(args.command)
+        print(
+            f"seqnet {args.command}: stopped by {what}.{f' {after}' if after else ''}",
+            file=sys.stderr,
+        )
+        return STOPPED_STATUS[what]
+
+
+def _import_keras_without_notices() -> None:
+    """Import Keras, and with it the backend's framework, passing on to stderr whatever the
+    import writes there but TensorFlow's ``START_UP_NOTICES``.
+
+    They come from C++ straight to file descriptor 2, so only a redirect of it catches them.
+    """
+    if "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as written:
+        os.dup2(written.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            written.seek(0)
+            for line in written.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(notice in line for notice in START_UP_NOTICES):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised where the main thread is, so that it unwinds as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """Within the block, SIGTERM raises ``_Terminated`` instead of ending the process at once.
+
+    Python's default for SIGTERM skips every ``finally``: an export's staging folder, a
+    run's lock and half-written temporary files would stay behind. Raising lets them clean
+    up, as for Ctrl-C. ``seqnet serve`` installs its own handler (a graceful shutdown).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; a caller's thread keeps its own
+        return
+
+    def terminate(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -1,9 +1,10 @@
 """A tiny training run in its own process, for the tests and the kill loop to kill or block.
 
-``python tests/checkpoint_worker.py WORKDIR EPOCHS [--resume] [--hold]`` prints ``started``
-once seqnet is imported, then trains ``KILL_RUN`` for EPOCHS epochs into WORKDIR. With
-``--hold`` it prints ``holding`` as the first epoch begins, inside the workdir's lock, and
-waits until its standard input closes.
+``python tests/checkpoint_worker.py WORKDIR EPOCHS [--resume] [--hold [EPOCH]] [--cli]`` prints
+``started`` once seqnet is imported, then trains ``KILL_RUN`` for EPOCHS epochs into WORKDIR.
+With ``--hold`` it prints ``holding`` as epoch EPOCH (by default the first) begins, inside the
+workdir's lock, and waits until its standard input closes. With ``--cli`` it trains through
+``seqnet train``'s own entry point and exits with its status.
 """
 
 from __future__ import annotations
@@ -65,16 +66,39 @@ def run_killed_at(workdir: Path, epochs: int, seconds: float, *, check: bool = T
     return "done"
 
 
-def hold_in_first_epoch() -> None:
-    """Make the first epoch wait for standard input to close: the test's event, not a sleep."""
+def hold_at_epoch(number: int) -> None:
+    """Make epoch ``number`` (from 1) wait for standard input to close before it trains: the
+    test's event, not a sleep."""
     real = seqnet.train.train_one_epoch
+    calls = []
 
     def holding(*args, **kwargs):
-        print("holding", flush=True)
-        sys.stdin.read()
+        calls.append(None)
+        if len(calls) == number:
+            print("holding", flush=True)
+            sys.stdin.read()
         return real(*args, **kwargs)
 
     seqnet.train.train_one_epoch = holding
+
+
+def cli_arguments(config: TrainConfig, workdir: Path, *, resume: bool) -> list[str]:
+    """``seqnet train``'s arguments for ``config`` (KILL_RUN's fields)."""
+    model = config.model
+    options = {
+        "--data": config.data,
+        "--epochs": config.epochs,
+        "--synthetic-samples": config.synthetic_samples,
+        "--seed": config.seed,
+        "--vocabulary-size": model.vocabulary_size,
+        "--sequence-length": model.sequence_length,
+        "--embedding-dim": model.embedding_dim,
+        "--filters": model.filters,
+        "--hidden-units": model.hidden_units,
+        "--workdir": workdir,
+    }
+    flags = ["--resume"] if resume else []
+    return ["train", "--quiet", *flags, *(str(item) for pair in options.items() for item in pair)]
 
 
 def main() -> None:
@@ -82,12 +106,17 @@ def main() -> None:
     parser.add_argument("workdir", type=Path)
     parser.add_argument("epochs", type=int)
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--hold", type=int, nargs="?", const=1, default=None)
+    parser.add_argument("--cli", action="store_true")
     args = parser.parse_args()
-    if args.hold:
-        hold_in_first_epoch()
+    if args.hold is not None:
+        hold_at_epoch(args.hold)
     print("started", flush=True)
     config = replace(KILL_RUN, epochs=args.epochs)
+    if args.cli:
+        from seqnet import cli
+
+        sys.exit(cli.main(cli_arguments(config, args.workdir, resume=args.resume)))
     seqnet.train.train_and_evaluate(config, args.workdir, resume=args.resume, verbose=0)
 
 

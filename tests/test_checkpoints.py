@@ -39,7 +39,7 @@ from seqnet.workdir import LOCK_FILE, ExistingRunError, WorkdirBusyError
 
 WORKER = Path(__file__).with_name("checkpoint_worker.py")
 sys.path.insert(0, str(WORKER.parent))
-from checkpoint_worker import KILL_RUN  # noqa: E402
+from checkpoint_worker import KILL_RUN, epochs_done  # noqa: E402
 
 TWO_EPOCHS = replace(KILL_RUN, epochs=2)
 
@@ -338,6 +338,43 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_with_a_notice(tmp_path):
     assert (tmp_path / "run" / LOCK_FILE).is_file()  # its PID is still written there
     with pytest.warns(UserWarning, match=f"Taking over the lock .* left by PID {killed.pid}"):
         train_and_evaluate(replace(KILL_RUN, epochs=1), tmp_path / "run", verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("stop", "named"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")]
+)
+def test_a_stop_signal_ends_training_with_one_line_and_the_run_resumes(tmp_path, stop, named):
+    """SIGTERM or Ctrl-C in epoch 2 of ``seqnet train``: status 128 + the signal, one line
+    naming --resume, the lock released, epoch 1's checkpoint kept; --resume finishes the run."""
+    run = tmp_path / "run"
+    worker = subprocess.Popen(
+        [sys.executable, str(WORKER), str(run), "3", "--hold", "2", "--cli"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout.readline() == "started\n"
+    assert worker.stdout.readline() == "holding\n", worker.communicate()[1]
+    worker.send_signal(stop)
+    _, stderr = worker.communicate(timeout=300)
+    assert worker.returncode == 128 + stop
+    assert "Traceback" not in stderr
+    # The worker imports Keras before seqnet's CLI runs, so TensorFlow's notices may precede.
+    assert [line for line in stderr.splitlines() if line.startswith("seqnet")] == [
+        f"seqnet train: stopped by {named}. "
+        "The run keeps its last complete checkpoint: --resume continues from it."
+    ]
+    assert not (run / LOCK_FILE).exists()
+    assert epochs_done(run) == 1
+    resumed = subprocess.run(
+        [sys.executable, str(WORKER), str(run), "3", "--resume", "--cli"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(json.loads((run / "metrics.json").read_text())["history"]) == 3
 
 
 def test_the_lock_refuses_a_holder_in_this_process_too(tmp_path):

@@ -478,13 +478,13 @@ def test_an_interrupted_swap_puts_the_earlier_bundle_back(workdir, tmp_path, sta
     assert tree(tmp_path) == before
 
 
-_KILLED_EXPORT = """
+_PAUSED_EXPORT = """
 import sys
 from pathlib import Path
 
 import keras
 
-from seqnet import export
+from seqnet import cli, export
 
 workdir, output, point = sys.argv[1:]
 
@@ -504,6 +504,8 @@ rename = Path.rename
 
 
 def pausing_rename(self, target):
+    if point == "moving in" and "-new-" in self.name:  # the old bundle is aside, the new not in
+        pause()
     moved = rename(self, target)
     if point == "swapping" and "-old-" in Path(target).name:  # the old bundle moved aside
         pause()
@@ -514,8 +516,24 @@ Path.rename = pausing_rename
 export.export_model = stand_in
 export.EXPORTING_BACKENDS["onnx"] = (keras.backend.backend(),)
 export.DEPENDENCIES["onnx", keras.backend.backend()] = ()
-export.export_run(workdir, "onnx", output, force=True)
+arguments = ["--workdir", workdir, "--format", "onnx", "--output", output, "--force"]
+sys.exit(cli.main(["export", *arguments]))
 """
+
+
+def _paused_export(workdir: Path, output: Path, point: str) -> subprocess.Popen:
+    """``seqnet export --force`` to ``output`` in a child process, once it paused at ``point``."""
+    package_root = str(Path(export.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root}
+    command = [sys.executable, "-c", _PAUSED_EXPORT, str(workdir), str(output), point]
+    child = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    lines = iter(child.stdout.readline, b"")
+    if b"ready\n" not in lines:  # waits for the pause point
+        child.kill()
+        raise AssertionError(child.communicate()[1].decode())
+    return child
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL on this system")
@@ -523,26 +541,31 @@ export.export_run(workdir, "onnx", output, force=True)
 def test_a_killed_export_is_mended_by_the_next(workdir, tmp_path, stand_in_exporter, point):
     output = export.export_run(workdir, "onnx", tmp_path / "bundle")
     before = tree(tmp_path)
-    package_root = str(Path(export.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": package_root}
-    command = [sys.executable, "-c", _KILLED_EXPORT, str(workdir), str(output), point]
-    child = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    try:
-        lines = iter(child.stdout.readline, b"")
-        assert b"ready\n" in lines, child.stderr.read().decode()  # waits for the pause point
-    finally:
-        child.kill()
-        child.wait()
-        child.stdout.close()
-        child.stderr.close()
-        child.stdin.close()
+    child = _paused_export(workdir, output, point)
+    child.kill()
+    child.communicate()
     assert tree(tmp_path) != before  # the kill left its staging folders
 
     with pytest.raises(ValueError, match="already exists"):
         export.export_run(workdir, "onnx", output)  # without --force: the old bundle is kept
 
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("point", ["writing", "moving in"])
+def test_sigterm_stops_an_export_cleanly_with_one_line(workdir, tmp_path, stand_in_exporter, point):
+    """SIGTERM while the new bundle is written, or while the old one waits aside: the command
+    removes its staging, puts the old bundle back and says so in one line, status 143."""
+    output = export.export_run(workdir, "onnx", tmp_path / "bundle")
+    before = tree(tmp_path)
+    child = _paused_export(workdir, output, point)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 143
+    assert "Traceback" not in stderr.decode()
+    # The child imports Keras before seqnet's CLI runs, so TensorFlow's notices may precede.
+    lines = [line for line in stderr.decode().splitlines() if line.startswith("seqnet")]
+    assert lines == ["seqnet export: stopped by SIGTERM. The output is as it was."]
     assert tree(tmp_path) == before
 
 

@@ -171,6 +171,21 @@ def test_quiet_train_prints_its_result_only(cli_run):
     assert err == ""  # no warning either, though this run is far too small to learn
 
 
+def test_quiet_train_in_a_new_process_writes_nothing_to_stderr(tmp_path):
+    """What a shell gets from ``seqnet train -q``: the result line, and under TensorFlow none
+    of its C++ start-up notices, which TF_CPP_MIN_LOG_LEVEL does not silence."""
+    arguments = ["--data", "synthetic", "--synthetic-samples", "64", "--epochs", "1", "-q"]
+    result = subprocess.run(
+        [sys.executable, "-m", "seqnet", "train", *arguments, "--workdir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith("Test accuracy ") and result.stdout.count("\n") == 1
+
+
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export", "serve"])
 @pytest.mark.parametrize("flag", ["--quiet", "-q"])
 def test_every_command_takes_quiet(command, flag):

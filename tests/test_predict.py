@@ -380,7 +380,7 @@ def test_an_existing_output_is_replaced_only_with_force(workdir, tmp_path, capsy
     assert json.loads(output.read_text(encoding="utf-8"))["text"] == "great film"
 
 
-def test_interrupted_run_leaves_the_old_output_whole(workdir, tmp_path, monkeypatch):
+def test_interrupted_run_leaves_the_old_output_whole(workdir, tmp_path, monkeypatch, capsys):
     source = _write(tmp_path / "reviews.csv", CSV_REVIEWS)
     output = _write(tmp_path / "predictions.csv", "an older result\n")
     calls = []
@@ -393,9 +393,9 @@ def test_interrupted_run_leaves_the_old_output_whole(workdir, tmp_path, monkeypa
 
     original = Classifier.predict_token_ids
     monkeypatch.setattr(Classifier, "predict_token_ids", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        args = ["--file", source, "--output", output, "--batch-size", "1", "--force"]
-        _predict("--workdir", workdir, *args)
+    args = ["--file", source, "--output", output, "--batch-size", "1", "--force"]
+    assert _predict("--workdir", workdir, *args) == 130
+    assert capsys.readouterr().err == "seqnet predict: stopped by Ctrl-C.\n"
     assert output.read_text() == "an older result\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["predictions.csv", "reviews.csv"]
 
