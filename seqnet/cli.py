@@ -588,7 +588,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _import_keras_without_notices() -> None:
     """Import Keras, and with it the backend's framework, passing on to stderr whatever the
-    import writes there but TensorFlow's ``START_UP_NOTICES``.
+    import writes there but TensorFlow's ``START_UP_NOTICES``; a missing framework is a
+    ``ValueError`` saying which.
 
     They come from C++ straight to file descriptor 2, so only a redirect of it catches them.
     """
@@ -600,6 +601,12 @@ def _import_keras_without_notices() -> None:
         os.dup2(written.fileno(), 2)
         try:
             import keras  # noqa: F401
+        except ModuleNotFoundError as error:  # the framework KERAS_BACKEND names is missing
+            backend = os.environ.get("KERAS_BACKEND", "the one keras.json names")
+            raise ValueError(
+                f"Keras cannot load its backend ({backend}): {error}. Install it, or set "
+                "KERAS_BACKEND to an installed one: jax, tensorflow or torch."
+            ) from None
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

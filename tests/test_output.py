@@ -186,6 +186,25 @@ def test_quiet_train_in_a_new_process_writes_nothing_to_stderr(tmp_path):
     assert result.stdout.startswith("Test accuracy ") and result.stdout.count("\n") == 1
 
 
+def test_a_backend_that_is_not_installed_is_one_line_naming_it(tmp_path):
+    (tmp_path / "jax.py").write_text(  # stands for a machine without JAX
+        "raise ModuleNotFoundError(\"No module named 'jax'\", name='jax')\n"
+    )
+    paths = [str(tmp_path), os.environ.get("PYTHONPATH", "")]
+    result = subprocess.run(
+        [sys.executable, "-m", "seqnet", "predict", "a review"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join(paths)},
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "seqnet predict: error: Keras cannot load its backend (jax): No module named 'jax'. "
+        "Install it, or set KERAS_BACKEND to an installed one: jax, tensorflow or torch."
+    ]
+
+
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export", "serve"])
 @pytest.mark.parametrize("flag", ["--quiet", "-q"])
 def test_every_command_takes_quiet(command, flag):
