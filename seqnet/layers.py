@@ -115,11 +115,8 @@ class BitMaskDropout(keras.layers.Dropout):
     float32 uniforms resolve ``2**-24``), and kept entries are scaled by ``1 / (1 - rate)``
     as Keras' are. The bits come from the stream Keras' unseeded Dropout draws from on that
     backend (torch's global generator), so seeding and exact resume work as they do for it.
-    With a ``seed`` or a ``noise_shape``, or elsewhere, it is Keras' ``Dropout``.
-
-    Args:
-        rate: Fraction of the inputs to drop, as for ``Dropout``.
-        **kwargs: ``Dropout`` arguments.
+    With a ``seed`` or a ``noise_shape``, or elsewhere, it is Keras' ``Dropout``, whose
+    arguments it takes.
 
     Examples:
         >>> layer = BitMaskDropout(0.5)
