@@ -313,14 +313,20 @@ class Classifier:
         outputs[order] = np.concatenate([np.zeros((0, self.task.output_units)), *chunks])
         return self.task.probabilities(outputs).astype(np.float64)
 
+    def compiled_shapes(self, batch_size: int) -> list[tuple[int, int]]:
+        """The ``(rows, tokens)`` inputs that forward passes of up to ``batch_size`` reviews
+        give Keras' predict function, each compiled once by JAX and TensorFlow; none where
+        the architecture's inference form takes every such pass."""
+        lengths = bucket_sizes(self.sequence_length) if self._window else [self.sequence_length]
+        keras_rows = {_padded_rows(rows, batch_size) for rows in range(1, batch_size + 1)}
+        rows = sorted(keras_rows - set(range(1, self._inference_rows + 1)))
+        return [(count, length) for count in rows for length in lengths]
+
     def compile_shapes(self, batch_size: int) -> None:
         """Run every input shape that forward passes of up to ``batch_size`` reviews use, so
         that JAX and TensorFlow compile them now rather than on a later call."""
-        lengths = bucket_sizes(self.sequence_length) if self._window else [self.sequence_length]
-        keras_rows = {_padded_rows(rows, batch_size) for rows in range(1, batch_size + 1)}
-        for rows in sorted(keras_rows - set(range(1, self._inference_rows + 1))):
-            for length in lengths:
-                self._any_length.predict_on_batch(np.zeros((rows, length), dtype=np.int32))
+        for shape in self.compiled_shapes(batch_size):
+            self._any_length.predict_on_batch(np.zeros(shape, dtype=np.int32))
 
     @property
     def _inference_rows(self) -> int:

@@ -741,7 +741,11 @@ def serve(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqnet-model")
     try:
         classifier = executor.submit(load_classifier, workdir).result()
-        say(f"Compiling the model for each input shape, up to {FORWARD_ROWS} texts a pass…")
+        shapes = len(classifier.compiled_shapes(FORWARD_ROWS))
+        if shapes:  # none where the table form takes every pass
+            say(
+                f"Compiling the model for {shapes} input shapes, up to {FORWARD_ROWS} texts a pass…"
+            )
         executor.submit(warm_up, classifier).result()
         info = executor.submit(_describe, workdir, classifier, limits).result()
         freeze_loaded_objects()

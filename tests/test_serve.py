@@ -16,10 +16,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import SECOND_MODEL, TINY_TEXTS, build_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving import free_port, serve_command, start_server
 
+from seqnet.buckets import bucket_sizes
 from seqnet.cli import build_parser, main
 from seqnet.predict import Classifier, Prediction, UnknownWordsWarning
 from seqnet.serve import MAX_BODY_BYTES, MAX_TEXTS, answer
@@ -596,10 +598,10 @@ def test_the_work_of_clients_that_hung_up_is_dropped(served_run, tmp_path):
     assert after["dropped"] > 0
 
 
-def test_the_server_says_it_compiles_before_it_opens_the_port(live_server):
+def test_a_server_whose_table_form_takes_every_pass_compiles_nothing(live_server):
     output = live_server.output()
-    assert "Compiling the model" in output
-    assert output.index("Compiling the model") < output.index("Uvicorn running on")
+    assert "Compiling" not in output
+    assert output.index("Serving ") < output.index("Uvicorn running on")
 
 
 class GatedModel:
@@ -698,6 +700,30 @@ def test_one_failing_request_does_not_fail_those_batched_with_it():
     assert calls[1] == ["good 1", "good 2", "good 3", "poison", "good 4", "good 5", "g6"]
 
 
+def test_serve_says_what_it_compiles_before_the_port_opens(tmp_path, monkeypatch, capsys):
+    """A batch-normalized network has no table form: every padded row count up to 32 (1, 2,
+    4, ..., 32) at every bucketed length goes through Keras' compiled predict function."""
+    import seqnet.serve as serving
+
+    run = build_run(tmp_path / "run", TINY_TEXTS, model=SECOND_MODEL, epochs=1)
+    printed_at_compile = []
+    real_warm_up = serving.warm_up
+
+    def warm_up(classifier):
+        printed_at_compile.append(capsys.readouterr().out)
+        real_warm_up(classifier)
+
+    monkeypatch.setattr(serving, "warm_up", warm_up)
+    monkeypatch.setattr(serving.uvicorn, "run", lambda app, **options: None)
+    monkeypatch.setattr(signal, "signal", lambda *arguments: None)  # keep pytest's handlers
+    assert serving.serve(run, port=8123) == 0
+    shapes = 6 * len(bucket_sizes(SECOND_MODEL.sequence_length))
+    assert (
+        f"Compiling the model for {shapes} input shapes, up to 32 texts a pass"
+        in (printed_at_compile[0])
+    )
+
+
 def test_serve_says_what_it_does_before_the_port_opens(served_run, monkeypatch, capsys):
     import seqnet.serve as serving
 
@@ -712,7 +738,7 @@ def test_serve_says_what_it_does_before_the_port_opens(served_run, monkeypatch, 
     monkeypatch.setattr(serving.uvicorn, "run", lambda app, **options: runs.append(options))
     monkeypatch.setattr(signal, "signal", lambda *arguments: None)  # keep pytest's handlers
     assert serving.serve(served_run, port=8123) == 0
-    assert "Compiling the model" in printed_at_compile[0]
+    assert printed_at_compile == [""]  # its table form takes every pass: nothing to compile
     assert "Serving" in capsys.readouterr().out
     assert runs[0]["log_level"] == "info"
     assert serving.serve(served_run, quiet=True) == 0
