@@ -29,7 +29,7 @@ DEFAULT_WORKDIR = "runs/imdb-cnn"
 RUNS_A_MODEL = frozenset({"train", "evaluate", "predict", "serve"})
 # What a command stopped by Ctrl-C or SIGTERM leaves, said in its one line.
 AFTER_A_STOP = {
-    "train": "The run keeps its last complete checkpoint: --resume continues from it.",
+    "train": "Its last finished epoch is checkpointed: --resume continues from there.",
     "export": "The output is as it was.",
 }
 # TensorFlow's C++ start-up notices, written while it is imported and before its logging reads

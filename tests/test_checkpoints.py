@@ -363,7 +363,7 @@ def test_a_stop_signal_ends_training_with_one_line_and_the_run_resumes(tmp_path,
     # The worker imports Keras before seqnet's CLI runs, so TensorFlow's notices may precede.
     assert [line for line in stderr.splitlines() if line.startswith("seqnet")] == [
         f"seqnet train: stopped by {named}. "
-        "The run keeps its last complete checkpoint: --resume continues from it."
+        "Its last finished epoch is checkpointed: --resume continues from there."
     ]
     assert not (run / LOCK_FILE).exists()
     assert epochs_done(run) == 1
