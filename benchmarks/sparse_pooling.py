@@ -160,14 +160,17 @@ def time_side_by_side(calls: dict[str, Callable[[], object]], rounds: int, repea
 def row(piece: str, length: int, times: dict[str, list[float]]) -> str:
     """One markdown row: each formulation's median ms, and its median ratio to stock ("–"
     where a formulation was not timed)."""
-    timed = [name for name in STEP_FORMULATIONS if name in times]
-    cells = [f"{statistics.median(times[name]):.2f}" for name in timed]
-    for name in timed[1:]:
-        ratios = [s / t for s, t in zip(times["stock"], times[name], strict=True)]
-        cells.append(f"{statistics.median(ratios):.2f}x")
-    missing = len(STEP_FORMULATIONS) - len(timed)
-    cells = cells[: len(timed)] + ["–"] * missing + cells[len(timed) :] + ["–"] * missing
-    return f"| {piece} | {length} | " + " | ".join(cells) + " |"
+    milliseconds, ratios = [], []
+    for name in STEP_FORMULATIONS:
+        if name not in times:
+            milliseconds.append("–")
+            ratios.append("–")
+            continue
+        per_round = [s / t for s, t in zip(times["stock"], times[name], strict=True)]
+        milliseconds.append(f"{statistics.median(times[name]):.2f}")
+        ratios.append(f"{statistics.median(per_round):.2f}x")
+    # The stock formulation's ratio to itself is left out.
+    return f"| {piece} | {length} | " + " | ".join(milliseconds + ratios[1:]) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:
