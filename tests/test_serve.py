@@ -700,31 +700,9 @@ def test_one_failing_request_does_not_fail_those_batched_with_it():
     assert calls[1] == ["good 1", "good 2", "good 3", "poison", "good 4", "good 5", "g6"]
 
 
-def test_serve_says_what_it_compiles_before_the_port_opens(tmp_path, monkeypatch, capsys):
-    """A batch-normalized network has no table form: every padded row count up to 32 (1, 2,
-    4, ..., 32) at every bucketed length goes through Keras' compiled predict function."""
-    import seqnet.serve as serving
-
-    run = build_run(tmp_path / "run", TINY_TEXTS, model=SECOND_MODEL, epochs=1)
-    printed_at_compile = []
-    real_warm_up = serving.warm_up
-
-    def warm_up(classifier):
-        printed_at_compile.append(capsys.readouterr().out)
-        real_warm_up(classifier)
-
-    monkeypatch.setattr(serving, "warm_up", warm_up)
-    monkeypatch.setattr(serving.uvicorn, "run", lambda app, **options: None)
-    monkeypatch.setattr(signal, "signal", lambda *arguments: None)  # keep pytest's handlers
-    assert serving.serve(run, port=8123) == 0
-    shapes = 6 * len(bucket_sizes(SECOND_MODEL.sequence_length))
-    assert (
-        f"Compiling the model for {shapes} input shapes, up to 32 texts a pass"
-        in (printed_at_compile[0])
-    )
-
-
-def test_serve_says_what_it_does_before_the_port_opens(served_run, monkeypatch, capsys):
+def _serve_without_a_port(monkeypatch, capsys):
+    """``seqnet.serve`` with uvicorn stubbed out: what it had printed as warm-up began (one
+    entry per call of ``serve``), and the options each call gave ``uvicorn.run``."""
     import seqnet.serve as serving
 
     printed_at_compile, runs = [], []
@@ -737,11 +715,27 @@ def test_serve_says_what_it_does_before_the_port_opens(served_run, monkeypatch, 
     monkeypatch.setattr(serving, "warm_up", warm_up)
     monkeypatch.setattr(serving.uvicorn, "run", lambda app, **options: runs.append(options))
     monkeypatch.setattr(signal, "signal", lambda *arguments: None)  # keep pytest's handlers
-    assert serving.serve(served_run, port=8123) == 0
+    return serving.serve, printed_at_compile, runs
+
+
+def test_serve_says_what_it_compiles_before_the_port_opens(tmp_path, monkeypatch, capsys):
+    """A batch-normalized network has no table form: every padded row count up to 32 (1, 2,
+    4, ..., 32) at every bucketed length goes through Keras' compiled predict function."""
+    run = build_run(tmp_path / "run", TINY_TEXTS, model=SECOND_MODEL, epochs=1)
+    serve, printed_at_compile, _ = _serve_without_a_port(monkeypatch, capsys)
+    assert serve(run, port=8123) == 0
+    shapes = 6 * len(bucket_sizes(SECOND_MODEL.sequence_length))
+    expected = f"Compiling the model for {shapes} input shapes, up to 32 texts a pass"
+    assert expected in printed_at_compile[0]
+
+
+def test_serve_says_what_it_does_before_the_port_opens(served_run, monkeypatch, capsys):
+    serve, printed_at_compile, runs = _serve_without_a_port(monkeypatch, capsys)
+    assert serve(served_run, port=8123) == 0
     assert printed_at_compile == [""]  # its table form takes every pass: nothing to compile
     assert "Serving" in capsys.readouterr().out
     assert runs[0]["log_level"] == "info"
-    assert serving.serve(served_run, quiet=True) == 0
+    assert serve(served_run, quiet=True) == 0
     assert capsys.readouterr().out == ""
     assert runs[1]["log_level"] == "warning"
 
