@@ -9,31 +9,32 @@ multiply-adds per filter. The rest of the network (max over windows, bias, ReLU,
 layers) is small.
 
 NumPy only, so the same on every backend, with nothing to compile and none of Keras' per-call
-set-up. It runs on one core while the Keras forward pass uses all, so it pays most for small
-chunks, such as serving a request or ``Classifier.predict`` on one text
-(``benchmarks/table_form.py`` measures both forms side by side per backend); outputs equal
-the portable network's to float32 rounding.
+set-up. It runs on one core while the Keras forward pass uses all, yet it is faster at every
+chunk size ``Classifier`` uses, most of all for small ones such as serving a request or
+``Classifier.predict`` on one text (``benchmarks/table_form.py`` measures both forms side by
+side per backend); outputs equal the portable network's to float32 rounding.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
 from seqnet.config import INFERENCE_BATCH_SIZE, ModelConfig
 from seqnet.task import output_activation
 
-# Per backend, chunks of up to this many texts take the table form, larger ones the Keras
-# forward pass: where benchmarks/table_form.py finds the table form faster at every length.
-# torch's forward pass is slower than the tables at any chunk size (INFERENCE_BATCH_SIZE);
-# JAX's and TensorFlow's, spreading the convolution over every core, catch up on long
-# chunks of 64 texts and more.
-TABLE_FORM_ROWS = {"torch": INFERENCE_BATCH_SIZE, "jax": 32, "tensorflow": 32}
+# Chunks of up to this many texts take the table form, larger ones the Keras forward pass.
+# With cache-sized chunks (CHUNK_BYTES) benchmarks/table_form.py finds the tables faster on
+# every backend at every chunk size up to it and at every length (1.1-6x).
+TABLE_FORM_ROWS = INFERENCE_BATCH_SIZE
 # Tables larger than this are not built (a vocabulary of 20,000 ids and 250 filters in three
 # taps need 60 MB): the Keras forward pass serves such models.
 MAX_TABLE_BYTES = 256 * 2**20
+# Texts are summed and max-pooled in chunks whose (texts, windows, filters) float32 responses
+# take at most this many bytes (at least one text), so that the taps' passes over them stay in
+# a core's cache: one (32, 232, 250) array of 7.4 MB spills to memory on every pass.
+CHUNK_BYTES = 2 * 2**20
 
 
 @dataclass(frozen=True)
@@ -98,21 +99,29 @@ class TableForm:
             hidden=tuple(hidden),
             head=tuple(head),
             activation=output_activation(config.num_classes),
-            rows=TABLE_FORM_ROWS.get(keras.backend.backend(), 1),
+            rows=TABLE_FORM_ROWS,
         )
 
     def __call__(self, token_ids: np.ndarray) -> np.ndarray:
         """The portable network's output for ``(texts, length)`` int token ids: ``(texts,
         units)`` float32 probabilities (one sigmoid unit, or a softmax over the classes)."""
-        taps = len(self.tables)
-        windows = token_ids.shape[1] - taps + 1
-        responses = np.take(self.tables[0], token_ids[:, :windows], axis=0)  # (texts, 398, 250)
-        for tap in range(1, taps):
-            responses += np.take(self.tables[tap], token_ids[:, tap : tap + windows], axis=0)
-        pooled = np.maximum(responses.max(axis=1) + self.convolution_bias, 0.0)  # (texts, 250)
+        windows = token_ids.shape[1] - len(self.tables) + 1
+        texts = max(1, CHUNK_BYTES // (4 * windows * self.tables.shape[2]))  # per chunk
+        maxima = [
+            self._maxima(token_ids[start : start + texts], windows)
+            for start in range(0, len(token_ids), texts)
+        ]
+        pooled = np.maximum(np.concatenate(maxima) + self.convolution_bias, 0.0)  # (texts, 250)
         hidden = np.maximum(pooled @ self.hidden[0] + self.hidden[1], 0.0)
         logits = hidden @ self.head[0] + self.head[1]  # (texts, units)
         return _activate(logits, self.activation)
+
+    def _maxima(self, token_ids: np.ndarray, windows: int) -> np.ndarray:
+        """Each filter's largest window response, before bias and ReLU: ``(texts, filters)``."""
+        responses = np.take(self.tables[0], token_ids[:, :windows], axis=0)  # (chunk, 398, 250)
+        for tap in range(1, len(self.tables)):
+            responses += np.take(self.tables[tap], token_ids[:, tap : tap + windows], axis=0)
+        return responses.max(axis=1)
 
 
 def _activate(logits: np.ndarray, activation: str) -> np.ndarray:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from seqnet import table_form as table_form_module
 from seqnet.config import ModelConfig
 from seqnet.model import LectureCnn, build_network
 from seqnet.predict import Classifier
@@ -40,7 +41,8 @@ def _texts(config, lengths, seed=0):
 
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 5])
 @pytest.mark.parametrize("num_classes", [2, 4])
-def test_outputs_equal_the_portable_network(kernel_size, num_classes):
+@pytest.mark.parametrize("texts_per_chunk", [None, 1, 4])  # None: all six texts in one chunk
+def test_outputs_equal_the_portable_network(kernel_size, num_classes, texts_per_chunk, monkeypatch):
     config = ModelConfig(
         vocabulary_size=300,
         sequence_length=40,
@@ -54,6 +56,10 @@ def test_outputs_equal_the_portable_network(kernel_size, num_classes):
     # Full-length, short, one-token and empty (padding-only windows) texts.
     ids = _texts(config, [40, 17, 3, 1, 0, 25])
     table_form = _table_form(network, config)
+    if texts_per_chunk:  # the bytes of that many texts' full-length responses
+        windows = config.sequence_length - kernel_size + 1
+        chunk_bytes = 4 * windows * config.filters * texts_per_chunk
+        monkeypatch.setattr(table_form_module, "CHUNK_BYTES", chunk_bytes)
     expected = np.asarray(network.predict_on_batch(ids))
     np.testing.assert_allclose(table_form(ids), expected, rtol=1e-5, atol=1e-6)
     # Trimmed on the left as inference trims: kernel_size padding tokens before the longest.
