@@ -130,6 +130,7 @@ def _add_train(commands) -> None:
     )
 
     fast, lecture = TrainConfig(), TrainConfig.from_recipe("lecture")
+    accurate = TrainConfig.from_recipe("accurate")
     train = commands.add_parser(
         "train",
         help="train a classifier and write a run folder",
@@ -146,8 +147,10 @@ def _add_train(commands) -> None:
         default="fast",
         help=f"'fast': batch {fast.batch_size}, Adam peaking at {fast.learning_rate} with "
         f"{fast.learning_rate_schedule}, {fast.epochs} epochs; 'lecture': batch "
-        f"{lecture.batch_size}, constant Adam {lecture.learning_rate}, {lecture.epochs} epochs "
-        "(default: fast)",
+        f"{lecture.batch_size}, constant Adam {lecture.learning_rate}, {lecture.epochs} epochs; "
+        f"'accurate': the fast recipe for {accurate.epochs} epochs, with windows of "
+        f"{accurate.model.kernel_size} tokens and, on IMDB, {accurate.model.vocabulary_size} "
+        f"words and {accurate.model.sequence_length} tokens (default: fast)",
     )
     train.add_argument("--epochs", type=positive_int, help="passes over the data")
     train.add_argument(
@@ -262,6 +265,20 @@ def _add_data_options(parser: argparse.ArgumentParser, *, test_data: bool) -> No
     )
 
 
+def _by_recipe(field: str) -> str:
+    """``5000 (accurate recipe: 20000)``: a ModelConfig field's value under the fast recipe,
+    and under each recipe that sets it otherwise."""
+    from seqnet.config import RECIPES, TrainConfig
+
+    fast = getattr(TrainConfig().model, field)
+    others = [
+        f"{name} recipe: {value}"
+        for name in RECIPES
+        if (value := getattr(TrainConfig.from_recipe(name).model, field)) != fast
+    ]
+    return f"{fast} ({', '.join(others)})" if others else str(fast)
+
+
 def _add_model_sizes(train: argparse.ArgumentParser) -> None:
     from seqnet.config import ModelConfig
 
@@ -269,15 +286,15 @@ def _add_model_sizes(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--vocabulary-size",
         type=positive_int,
-        help="embedding rows, the reserved ids 0-3 included (default: IMDB sources "
-        f"{default.vocabulary_size}; your own texts: the words seen twice or more, at most "
-        "20,000)",
+        help="embedding rows, the reserved ids 0-2 included (default: IMDB sources "
+        f"{_by_recipe('vocabulary_size')}; your own texts: the words seen twice or more, at "
+        "most 20,000)",
     )
     train.add_argument(
         "--sequence-length",
         type=positive_int,
         help=f"tokens per text after padding or truncation (default: IMDB sources "
-        f"{default.sequence_length}; your own texts: a length that covers 95%% of them)",
+        f"{_by_recipe('sequence_length')}; your own texts: a length that covers 95%% of them)",
     )
     for name, help_text in (
         ("embedding-dim", "width of each token's embedding vector"),
@@ -289,7 +306,7 @@ def _add_model_sizes(train: argparse.ArgumentParser) -> None:
         train.add_argument(
             f"--{name}",
             type=positive_int,
-            help=f"{help_text} (default: {getattr(default, field)})",
+            help=f"{help_text} (default: {_by_recipe(field)})",
         )
     train.add_argument(
         "--dropout-rate",
@@ -702,7 +719,7 @@ def _train_config(args: argparse.Namespace):
     """The run's TrainConfig: the checkpoint's with --resume, else the recipe's with the
     options given on the command line on top."""
     from seqnet.checkpoint import checkpointed_config
-    from seqnet.config import FITTABLE_SIZES, ModelConfig, TrainConfig
+    from seqnet.config import FITTABLE_SIZES, TrainConfig
 
     if args.resume:
         saved = checkpointed_config(args.workdir)
@@ -717,13 +734,14 @@ def _train_config(args: argparse.Namespace):
         if getattr(args, name) is not None
     }
     sizes = {name: getattr(args, name) for name in MODEL_OPTIONS if getattr(args, name) is not None}
+    model = TrainConfig.from_recipe(args.recipe).model
     return TrainConfig.from_recipe(
         args.recipe,
         data=args.data,
         seed=args.seed,
         synthetic_samples=args.synthetic_samples,
         distribute=args.distribute,
-        model=ModelConfig(batch_normalization=args.batch_normalization, **sizes),
+        model=replace(model, batch_normalization=args.batch_normalization, **sizes),
         data_options=_data_options(args),
         # A size given on the command line is the user's; the others a user's texts may fit.
         fit_to_data=tuple(name for name in FITTABLE_SIZES if name not in sizes),

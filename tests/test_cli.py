@@ -128,6 +128,28 @@ def test_recipes_fill_the_options_left_out():
     assert config("--learning-rate", "0.01").learning_rate == 0.01
 
 
+def test_the_accurate_recipe_sets_the_network_and_an_option_changes_one_size():
+    from seqnet.cli import _train_config
+    from seqnet.config import FITTABLE_SIZES, TrainConfig
+
+    def config(*arguments):
+        return _train_config(build_parser().parse_args(["train", *arguments]))
+
+    accurate = config("--recipe", "accurate")
+    assert accurate == TrainConfig.from_recipe("accurate")
+    model = accurate.model
+    assert (model.kernel_size, model.vocabulary_size, model.sequence_length) == (5, 20000, 800)
+    assert (accurate.epochs, accurate.learning_rate_schedule) == (3, "warmup-cosine")
+    assert accurate.fit_to_data == FITTABLE_SIZES  # a user's texts still fit their sizes
+    # One size given: the others stay the recipe's, and that one is no longer fitted.
+    narrower = config("--recipe", "accurate", "--sequence-length", "600")
+    assert (narrower.model.sequence_length, narrower.model.kernel_size) == (600, 5)
+    assert narrower.model.vocabulary_size == 20000
+    assert "sequence_length" not in narrower.fit_to_data
+    # The saved config brings the recipe's network back.
+    assert TrainConfig.from_dict(accurate.to_dict()) == accurate
+
+
 def test_help_explains_every_option(capsys):
     parser = build_parser()
     for command in ("train", "evaluate", "predict", "export"):

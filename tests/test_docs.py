@@ -320,7 +320,8 @@ def _synopsis(action: argparse.Action) -> str:
 
 def _meaning_and_default(command: str, action: argparse.Action) -> tuple[str, str]:
     """The help text without its "(default: ...)", and the default for the table."""
-    help_text = " ".join((action.help or "").split())
+    # As argparse shows it: "%%" is its escape for "%".
+    help_text = " ".join((action.help or "").split()).replace("%%", "%")
     match = DEFAULT_IN_HELP.search(help_text)
     meaning = DEFAULT_IN_HELP.sub("", help_text, count=1).strip()
     meaning = meaning[:1].upper() + meaning[1:]
@@ -372,9 +373,14 @@ def test_option_table_rows_say_the_parsers_defaults():
 
     # The generator itself: a row per option, with the recipe's and the parser's defaults.
     table = option_table("train")
-    rates = f"fast: `{TrainConfig().learning_rate}`, lecture: `{LECTURE_RECIPE['learning_rate']}`"
+    rates = (
+        f"fast: `{TrainConfig().learning_rate}`, lecture: `{LECTURE_RECIPE['learning_rate']}`, "
+        f"accurate: `{TrainConfig.from_recipe('accurate').learning_rate}`"
+    )
     assert f"| `--learning-rate LEARNING_RATE` | {rates} |" in table
-    assert "| `--recipe {fast,lecture}` | fast |" in table
+    assert "| `--recipe {fast,lecture,accurate}` | fast |" in table
+    assert "| `--kernel-size KERNEL_SIZE` | 3 (accurate recipe: 5) |" in table
+    assert "covers 95% of them |" in table  # argparse's "%%" shown as it prints it
     assert "| `--resume` | off |" in table
     predict = option_table("predict")
     assert f"| `--threshold THRESHOLD` | {DECISION_THRESHOLD} |" in predict
