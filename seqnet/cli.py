@@ -734,14 +734,14 @@ def _train_config(args: argparse.Namespace):
         if getattr(args, name) is not None
     }
     sizes = {name: getattr(args, name) for name in MODEL_OPTIONS if getattr(args, name) is not None}
-    model = TrainConfig.from_recipe(args.recipe).model
-    return TrainConfig.from_recipe(
-        args.recipe,
+    recipe = TrainConfig.from_recipe(args.recipe)
+    return replace(
+        recipe,
         data=args.data,
         seed=args.seed,
         synthetic_samples=args.synthetic_samples,
         distribute=args.distribute,
-        model=replace(model, batch_normalization=args.batch_normalization, **sizes),
+        model=replace(recipe.model, batch_normalization=args.batch_normalization, **sizes),
         data_options=_data_options(args),
         # A size given on the command line is the user's; the others a user's texts may fit.
         fit_to_data=tuple(name for name in FITTABLE_SIZES if name not in sizes),
