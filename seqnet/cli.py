@@ -294,7 +294,7 @@ def _add_model_sizes(train: argparse.ArgumentParser) -> None:
         "--sequence-length",
         type=positive_int,
         help=f"tokens per text after padding or truncation (default: IMDB sources "
-        f"{_by_recipe('sequence_length')}; your own texts: a length that covers 95%% of them)",
+        f"{_by_recipe('sequence_length')}; your own texts: the longest of them, at most 1,000)",
     )
     for name, help_text in (
         ("embedding-dim", "width of each token's embedding vector"),

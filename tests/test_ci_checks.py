@@ -205,7 +205,7 @@ def _own_data_runs(folder: Path, accuracy, skip: tuple = ()) -> str:
     """own-data JSON files for every data set, backend and seed CI expects, but ``skip``;
     ``accuracy`` is every run's, or a list of them in order (JAX, TensorFlow, torch 0-2)."""
     accuracies = iter(accuracy * 2 if isinstance(accuracy, list) else [accuracy] * 10)
-    for data in compare_own_data.FLOORS:
+    for data in compare_own_data.TARGETS:
         for backend, seeds in compare_own_data.SEEDS.items():
             for seed in seeds:
                 if (data, backend, seed) in skip:
@@ -218,27 +218,27 @@ def _own_data_runs(folder: Path, accuracy, skip: tuple = ()) -> str:
     return str(folder)
 
 
-def test_own_data_floors_pass_when_met_and_fail_below_or_with_a_run_missing(tmp_path, capsys):
+def test_own_data_targets_pass_when_met_and_fail_below_or_with_a_run_missing(tmp_path, capsys):
     (tmp_path / "met").mkdir()
     assert compare_own_data.main(_own_data_runs(tmp_path / "met", 0.91)) == 0
     (tmp_path / "low").mkdir()
     assert compare_own_data.main(_own_data_runs(tmp_path / "low", 0.60)) == 1
-    assert "rusentiment: mean test_accuracy 0.6000 < 0.65" in capsys.readouterr().err
+    assert "rusentiment: mean test_accuracy 0.6000 < 0.68" in capsys.readouterr().err
     (tmp_path / "gap").mkdir()
     missing = (("ag_news", "jax", 0),)
     assert compare_own_data.main(_own_data_runs(tmp_path / "gap", 0.91, missing)) == 1
     assert "ag_news on jax: runs for seeds [], expected [0]" in capsys.readouterr().err
 
 
-def test_a_mean_below_the_floor_fails_only_beyond_two_standard_errors(tmp_path, capsys):
+def test_a_mean_below_the_target_fails_only_beyond_two_standard_errors(tmp_path, capsys):
     # The five AG News runs of a real CI: their mean is 0.0004 under 0.90, well within their
-    # spread (standard error 0.0008); target "not met", floor held.
+    # spread (standard error 0.0008): not met, within chance, so CI passes.
     (tmp_path / "noisy").mkdir()
     noisy = [0.9012, 0.8989, 0.8995, 0.8970, 0.9014]
     assert compare_own_data.main(_own_data_runs(tmp_path / "noisy", noisy)) == 0
     assert (
-        "ag_news: mean test_accuracy 0.8996 ± 0.0008 (standard error) of 5 runs; floor "
-        "0.9; target 0.9 not met" in capsys.readouterr().out
+        "ag_news: mean test_accuracy 0.8996 ± 0.0008 (standard error) of 5 runs; target 0.9 "
+        "not met, within chance" in capsys.readouterr().out
     )
     # The same mean from runs that agree, and a lower one, are beyond chance: both fail.
     for name, runs in (

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from seqnet.data import DataOptions, read_dataset
 from seqnet.data.sizes import (
+    MAX_FITTED_LENGTH,
     MAX_FITTED_WORDS,
     MIN_SEQUENCE_LENGTH,
     fitted_sequence_length,
@@ -295,7 +296,8 @@ def test_fitted_sizes_follow_their_rules():
     assert fitted_vocabulary_size([5, 2, 1, 1, 3]) == 3 + 4  # three words seen twice or more
     assert fitted_vocabulary_size([1, 1]) == 1 + 4  # at least one word
     assert fitted_vocabulary_size([2] * (MAX_FITTED_WORDS + 10)) == MAX_FITTED_WORDS + 4
-    assert fitted_sequence_length(list(range(1, 101))) == 95 + 1  # 95 of 100 texts fit whole
+    assert fitted_sequence_length([12, 100, 7]) == 100 + 1  # the longest whole, with its start
+    assert fitted_sequence_length([MAX_FITTED_LENGTH + 5, 9]) == MAX_FITTED_LENGTH
     assert fitted_sequence_length([3, 3, 4]) == MIN_SEQUENCE_LENGTH
 
 
@@ -309,8 +311,10 @@ def test_read_dataset_fits_sizes_to_the_training_texts(tmp_path):
     assert sizes["vocabulary_size"]["value"] == 1 + 4 and sizes["vocabulary_size"]["fitted"]
     assert dataset.vocabulary.num_words == 5
     assert sizes["sequence_length"]["value"] == dataset.x_train.shape[1]
-    counts = np.sort([(row != 0).sum() for row in dataset.x_train])  # start token included
-    assert dataset.x_train.shape[1] == counts[int(np.ceil(0.95 * len(counts))) - 1]
+    counts = [(row != 0).sum() for row in dataset.x_train]  # start token included
+    # Every training text whole: the texts' lengths differ, so a cut would leave more than
+    # one row filling every column.
+    assert counts.count(dataset.x_train.shape[1]) == 1
 
 
 def test_unknown_fit_field_is_refused(tmp_path):

@@ -370,6 +370,7 @@ def test_option_tables_come_from_the_parser():
 
 def test_option_table_rows_say_the_parsers_defaults():
     from seqnet.config import DECISION_THRESHOLD, LECTURE_RECIPE, TrainConfig
+    from seqnet.data.sizes import MAX_FITTED_LENGTH, MAX_FITTED_WORDS
 
     # The generator itself: a row per option, with the recipe's and the parser's defaults.
     table = option_table("train")
@@ -380,12 +381,16 @@ def test_option_table_rows_say_the_parsers_defaults():
     assert f"| `--learning-rate LEARNING_RATE` | {rates} |" in table
     assert "| `--recipe {fast,lecture,accurate}` | fast |" in table
     assert "| `--kernel-size KERNEL_SIZE` | 3 (accurate recipe: 5) |" in table
-    assert "covers 95% of them |" in table  # argparse's "%%" shown as it prints it
+    # The fitted sizes' bounds, which the help writes out, are seqnet.data.sizes' own.
+    assert f"your own texts: the longest of them, at most {MAX_FITTED_LENGTH:,} |" in table
+    assert f"twice or more, at most {MAX_FITTED_WORDS:,} |" in table
     assert "| `--resume` | off |" in table
     predict = option_table("predict")
     assert f"| `--threshold THRESHOLD` | {DECISION_THRESHOLD} |" in predict
     assert "| `--format {text,csv,jsonl}` | by extension |" in predict
     assert "| `--format {onnx,saved-model}` | required |" in option_table("export")
+    share = argparse.Action(["--share"], "share", help="a share (default: 20%% of it)")
+    assert _meaning_and_default("train", share) == ("A share", "20% of it")  # argparse's "%%"
 
 
 def test_guide_names_every_subcommand_and_its_exit_statuses(tmp_path, capsys):
