@@ -52,11 +52,13 @@ def shortfalls(runs: dict[tuple[str, str], list[dict]]) -> list[str]:
         for name, target in targets.items():
             values = [run[name] for run in every]
             mean, error = statistics.mean(values), standard_error(values)
+            short = mean < target - 2 * error  # beyond chance
+            verdict = "met" if mean >= target else "not met" if short else "not met, within chance"
             print(
                 f"{data}: mean {name} {mean:.4f} ± {error:.4f} (standard error) of {len(every)} "
-                f"runs; target {target} {'met' if mean >= target else 'not met, within chance'}"
+                f"runs; target {target} {verdict}"
             )
-            if mean < target - 2 * error:
+            if short:
                 found.append(
                     f"{data}: mean {name} {mean:.4f} < {target} by more than two standard errors"
                 )
