@@ -340,20 +340,30 @@ def _step_profile_lines(rows: list[dict]) -> list[str]:
         "",
         f"seqnet's training step piece by piece, at batch {first['batch_size']} x "
         f"{first['tokens']} tokens: what taking each piece away saves, in this order "
-        f"(benchmarks/step_profile.py; ms per step, best of {first['rounds']} rounds, share of "
-        "the step):",
+        f"(benchmarks/step_profile.py; ms per step, best of {first['rounds']} rounds, ± the "
+        "gaps between the two best rounds of the rungs a piece is the difference of, share of "
+        "the step, or within noise):",
         "",
         f"| piece | {header} |",
         "|---|" + "---|" * len(profiled),
     ]
     for piece in first["pieces"]:
-        cells = []
-        for profile in profiles:
-            ms = profile["pieces"].get(piece)
-            cells.append("–" if ms is None else f"{ms:.2f} ({100 * ms / profile['step_ms']:.0f} %)")
+        cells = [
+            piece_cell(profile, piece) if piece in profile["pieces"] else "–"
+            for profile in profiles
+        ]
         lines.append(f"| {piece} | " + " | ".join(cells) + " |")
     steps = " | ".join(f"**{profile['step_ms']:.2f}**" for profile in profiles)
     return [*lines, f"| the whole step | {steps} |"]
+
+
+def piece_cell(profile: dict, name: str) -> str:
+    """``"3.72 ± 0.40 (11 %)"``: a step profile's piece (benchmarks/step_profile.py), in
+    milliseconds, with its noise and its share of the step, or ``"within noise"`` for the
+    share of a piece no larger than its noise."""
+    ms, error = profile["pieces"][name], profile["noise"][name]
+    share = "within noise" if abs(ms) <= error else f"{100 * ms / profile['step_ms']:.0f} %"
+    return f"{ms:.2f} ± {error:.2f} ({share})"
 
 
 def _peak_lines(rows: list[dict]) -> list[str]:

@@ -19,9 +19,11 @@ A ladder of real steps, each one ``keras.Model.fit`` epoch over the same synthet
 Rungs are timed side by side, round by round, and each rung's best round is kept:
 TensorFlow's ``fit`` alternates between two speeds from round to round (10 and 20 ms for the
 same rung on 2 cores), which makes medians of a few rounds jump between the two. Each piece is
-the difference between the best times of neighbouring rungs, so the pieces sum to the step. Pieces
-interact, and taking one away can change another's cost, so a piece is what removing it
-saves, in this order; one within the rounds' noise can come out slightly negative.
+the difference between the best times of neighbouring rungs, so the pieces sum to the step.
+Each piece comes with its noise: the gaps between the two best rounds of the two rungs it is
+the difference of, added. A piece no larger than its noise is reported as within noise, not
+as a share of the step: it can come out negative. Pieces also interact (taking one away can
+change another's cost), so a piece is what removing it saves, in this order.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from benchmarks.report import piece_cell
 from seqnet.config import LECTURE_RECIPE, ModelConfig
 from seqnet.data import make_synthetic
 from seqnet.model import build_model, compile_for_training
@@ -116,12 +119,16 @@ def step_profile(
         config: The network; by default the lecture's, at its full length.
         batch_size: Reviews per step.
         samples: Reviews per timed epoch (``samples // batch_size`` steps).
-        rounds: Timed rounds, each running every rung once, after one warm-up epoch each.
+        rounds: Timed rounds, each running every rung once, after one warm-up epoch each;
+            at least 2, since a piece's noise is read from the two best.
 
     Returns:
         ``rungs`` and ``pieces``: name -> milliseconds per step (a rung's best round);
-        ``step_ms`` (the first rung's), the batch size, length and rounds.
+        ``noise``: piece name -> its noise in milliseconds; ``step_ms`` (the first rung's),
+        the batch size, length and rounds.
     """
+    if rounds < 2:
+        raise ValueError(f"step_profile needs at least 2 rounds to tell noise, not {rounds}")
     config = config or ModelConfig()
     data = make_synthetic(
         num_words=config.vocabulary_size, maxlen=config.sequence_length, samples=samples
@@ -145,6 +152,7 @@ def step_profile(
         "step_ms": rungs[RUNGS[0].name],
         "rungs": rungs,
         "pieces": pieces(rungs),
+        "noise": noise(times),
     }
 
 
@@ -157,18 +165,29 @@ def pieces(rungs: dict[str, float]) -> dict[str, float]:
     return {**result, REMAINDER: rungs[names[-1]]}
 
 
+def noise(times: dict[str, list[float]]) -> dict[str, float]:
+    """Each piece's noise, named as in ``pieces``: the gap between the two best rounds of
+    each rung it is the difference of, added."""
+    gaps = {}
+    for name, values in times.items():
+        best, second = sorted(values)[:2]
+        gaps[name] = second - best
+    names = list(gaps)
+    result = {below: gaps[above] + gaps[below] for above, below in itertools.pairwise(names)}
+    return {**result, REMAINDER: gaps[names[-1]]}
+
+
 def markdown_rows(profile: dict) -> list[str]:
-    """``| piece | ms | share of the step |`` rows, the step itself last."""
-    step = profile["step_ms"]
-    rows = [
-        f"| {name} | {ms:.2f} | {100 * ms / step:.0f} % |" for name, ms in profile["pieces"].items()
-    ]
-    return [*rows, f"| **the whole step** | **{step:.2f}** | 100 % |"]
+    """``| piece | ms ± noise (share of the step) |`` rows, the step itself last."""
+    rows = [f"| {name} | {piece_cell(profile, name)} |" for name in profile["pieces"]]
+    return [*rows, f"| **the whole step** | **{profile['step_ms']:.2f}** |"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.step_profile", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5, help="side-by-side rounds (default 5)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="side-by-side rounds, at least 2 (default 5)"
+    )
     parser.add_argument("--samples", type=int, default=1024, help="reviews per timed epoch")
     parser.add_argument(
         "--lengths", default="400,250", help="tokens per review, comma-separated (default 400,250)"
@@ -181,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{keras.backend.backend()}, batch {profile['batch_size']} x {length} tokens, "
             f"best of {args.rounds} rounds:"
         )
-        print("| piece (what taking it away saves) | ms per step | share |\n|---|---|---|")
+        print("| piece (what taking it away saves) | ms per step ± noise (share) |\n|---|---|")
         print("\n".join(markdown_rows(profile)), flush=True)
     return 0
 

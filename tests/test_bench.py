@@ -22,7 +22,14 @@ from benchmarks.report import (
     summarize_runs,
     write_report,
 )
-from benchmarks.step_profile import REMAINDER, RUNGS, rung_inputs, rung_model, step_profile
+from benchmarks.step_profile import (
+    REMAINDER,
+    RUNGS,
+    noise,
+    rung_inputs,
+    rung_model,
+    step_profile,
+)
 from benchmarks.workloads import (
     BenchConfig,
     data_load_seconds,
@@ -182,22 +189,33 @@ def test_the_step_profile_pieces_sum_to_the_step():
     assert sum(profile["pieces"].values()) == pytest.approx(profile["step_ms"])
     assert profile["step_ms"] == profile["rungs"]["seqnet's step"] > 0
     assert profile["pieces"][REMAINDER] == profile["rungs"][RUNGS[-1].name]
+    assert list(profile["noise"]) == list(profile["pieces"])
+    assert all(error >= 0 for error in profile["noise"].values())
+    with pytest.raises(ValueError, match="at least 2 rounds"):
+        step_profile(TINY_NETWORK, batch_size=8, samples=32, rounds=1)
+
+
+def test_a_pieces_noise_adds_the_gaps_between_its_rungs_two_best_rounds():
+    times = {"step": [10.0, 12.0, 11.0], "less": [9.0, 5.0, 6.5], "least": [2.5, 2.0, 3.0]}
+    assert noise(times) == {"less": 2.5, "least": 2.0, REMAINDER: 0.5}
 
 
 def test_the_step_profile_renders_as_a_table_per_backend():
     record = _record("jax", "cpu:0")
-    pieces = {"Adam's moments": 1.0, "dropout's masks": 3.0, REMAINDER: 6.0}
+    pieces = {"Adam's moments": -0.5, "dropout's masks": 3.0, REMAINDER: 7.5}
     record["figures"]["step_profile"] = {
         "batch_size": 32,
         "tokens": 400,
         "step_ms": 10.0,
         "rounds": 5,
         "pieces": pieces,
+        "noise": {"Adam's moments": 0.5, "dropout's masks": 0.25, REMAINDER: 0.1},
     }
     table = markdown_table(build_report([record, _record("torch", "cpu:0")]))
     assert "at batch 32 x 400 tokens" in table and "best of 5 rounds" in table
     assert "| piece | jax cpu:0 |" in table  # torch has no profile: no empty column
-    assert "| dropout's masks | 3.00 (30 %) |" in table
+    assert "| Adam's moments | -0.50 ± 0.50 (within noise) |" in table
+    assert "| dropout's masks | 3.00 ± 0.25 (30 %) |" in table
     assert "| the whole step | **10.00** |" in table
 
 
@@ -570,7 +588,7 @@ def test_the_side_by_side_scripts_run_end_to_end(capsys):
     from benchmarks import step_profile as step_profile_script
 
     assert sparse_pooling.main(["--rounds", "1", "--repeats", "1", "--lengths", "12"]) == 0
-    assert step_profile_script.main(["--rounds", "1", "--samples", "32", "--lengths", "12"]) == 0
+    assert step_profile_script.main(["--rounds", "2", "--samples", "32", "--lengths", "12"]) == 0
     printed = capsys.readouterr().out
     assert "| training step | 12 |" in printed
     assert "| **the whole step** |" in printed
