@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from seqnet.model import architecture_of, portable_model
 from seqnet.saving import MODEL_FILE, VOCABULARY_FILE, load_model, load_run_config
 from seqnet.task import CLASSES_FILE, IMDB_CLASSES, Task, decide_one
 from seqnet.text import Vocabulary
+from seqnet.user_warnings import warn
 
 # The task of runs that name no classes: IMDB's (seqnet 0.2 wrote no classes.json).
 IMDB_TASK = Task()
@@ -396,13 +396,12 @@ def warn_if_unknown(known_words: np.ndarray, vocabulary_words: int) -> None:
         return
     first = ", ".join(str(index + 1) for index in unknown[:5])
     more = ", ..." if len(unknown) > 5 else ""
-    warnings.warn(
+    warn(
         f"{len(unknown)} of {len(known_words)} texts (number {first}{more}) have no word the "
         f"model's {vocabulary_words:,}-id vocabulary knows, so their probabilities say nothing "
         "about them. Check that they are in the language the run was trained on, or train on "
         "more texts for a larger vocabulary.",
         UnknownWordsWarning,
-        stacklevel=3,
     )
 
 

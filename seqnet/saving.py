@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from seqnet.model import compile_for_training, portable_model
 from seqnet.plot import plot_confusion_matrix, plot_history
 from seqnet.task import CLASSES_FILE, Task
 from seqnet.text import Vocabulary
+from seqnet.user_warnings import warn
 
 MODEL_FILE = "model.keras"
 VOCABULARY_FILE = "vocabulary.json"
@@ -140,11 +140,10 @@ def _load_with_fresh_optimizer(path: Path) -> keras.Model:
     model = keras.saving.load_model(path, safe_mode=True, compile=False)
     num_classes = max(2, model.output_shape[-1])  # one unit: two classes
     compile_for_training(model, ModelConfig(num_classes=num_classes), learning_rate=rate)
-    warnings.warn(
+    warn(
         f"The optimizer saved in {path} ({optimizer.get('class_name', 'unknown')} from "
         f"{optimizer.get('module', 'an unknown module')}) cannot be rebuilt under the "
         f"{keras.backend.backend()} backend; its weights are loaded, its optimizer state starts "
-        f"afresh.",
-        stacklevel=3,
+        f"afresh."
     )
     return model

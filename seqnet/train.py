@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import importlib
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from seqnet.progress import EpochProgress, notice
 from seqnet.saving import save_run
 from seqnet.task import Task
 from seqnet.tensorflow_guard import tensorflow_left_unimported
+from seqnet.user_warnings import warn
 from seqnet.workdir import claim_workdir, locked_workdir
 
 
@@ -101,14 +101,13 @@ def warn_if_too_small(config: TrainConfig, train_samples: int) -> None:
     shown = config.epochs * train_samples
     if steps >= MIN_LEARNING_STEPS and shown >= MIN_REVIEWS_SHOWN:
         return
-    warnings.warn(
+    warn(
         f"This run is too small to learn: {train_samples:,} training reviews for "
         f"{config.epochs} epochs at batch {config.batch_size} make {steps} gradient steps over "
         f"{shown:,} reviews, and seqnet's CNN stayed at chance (0.5) in every run tried of "
         f"fewer than {MIN_LEARNING_STEPS} steps or {MIN_REVIEWS_SHOWN:,} reviews. Train on "
         "more reviews or for more epochs (a smaller batch size gives more steps).",
         SmallRunWarning,
-        stacklevel=3,
     )
 
 

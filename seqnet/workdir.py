@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import socket
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from seqnet.checkpoint import (
     remove_stale_checkpoints,
 )
 from seqnet.saving import HISTORY_PLOT_FILE, METRICS_FILE, MODEL_FILE, VOCABULARY_FILE
+from seqnet.user_warnings import warn
 
 LOCK_FILE = ".seqnet-train.lock"
 # What a run writes into its folder; a replaced run loses these and nothing else.
@@ -103,10 +103,9 @@ def _take_over(path: Path, handle: int) -> None:
     """Write this process into the lock file, with a notice if a killed run's is there."""
     previous = _holder(handle)
     if previous:
-        warnings.warn(
+        warn(
             f"Taking over the lock on {path.parent} left by {previous}, which ended without "
-            f"releasing it (killed?).",
-            stacklevel=4,
+            f"releasing it (killed?)."
         )
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
     os.ftruncate(handle, 0)

@@ -1,3 +1,4 @@
+import inspect
 import os
 import tarfile
 import time
@@ -94,9 +95,12 @@ def test_undecodable_bytes_are_replaced_and_reported_once(tmp_path):
         add_member(tar, "aclImdb/train/pos/9_9.txt", b"great \xff\xfe film")
         add_member(tar, "aclImdb/test/neg/9_1.txt", b"bad \xc3 film")
     with pytest.warns(UserWarning, match="2 reviews .* not UTF-8") as caught:
+        calling_line = inspect.currentframe().f_lineno + 1
         dataset = read_dataset(archive, num_words=30, maxlen=8, verbose=False)
-    assert len([w for w in caught if "UTF-8" in str(w.message)]) == 1
+    (warning,) = [w for w in caught if "UTF-8" in str(w.message)]
     assert len(dataset.x_train) == 5 and len(dataset.x_test) == 5
+    # Named at the caller's line, not at one of the calls inside seqnet that led to it.
+    assert (warning.filename, warning.lineno) == (__file__, calling_line)
 
 
 def test_links_and_traversal_names_are_never_followed(tmp_path):

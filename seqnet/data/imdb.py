@@ -18,7 +18,6 @@ import os
 import re
 import sys
 import tarfile
-import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from seqnet.data.dataset import Dataset
 from seqnet.files import write_atomically
 from seqnet.progress import ProgressBar
 from seqnet.text import TOKENIZER_VERSION, Vocabulary, pad
+from seqnet.user_warnings import warn
 
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
@@ -274,7 +274,7 @@ def _check_review_size(name: str, size: int, source: Path) -> None:
 
 def _warn_links(links: int, source: Path) -> None:
     if links:
-        warnings.warn(f"Skipped {links} links in {source}: links are never followed.", stacklevel=3)
+        warn(f"Skipped {links} links in {source}: links are never followed.")
 
 
 def _decode_reviews(records: Iterator[Review], source: str) -> dict[str, tuple[list, list]]:
@@ -296,10 +296,9 @@ def _decode_reviews(records: Iterator[Review], source: str) -> dict[str, tuple[l
             )
         reviews.sort()
     if undecodable:
-        warnings.warn(
+        warn(
             f"{len(undecodable)} reviews in {source} had bytes that are not UTF-8; they were "
-            f"replaced with U+FFFD (first: {', '.join(undecodable[:3])}).",
-            stacklevel=3,
+            f"replaced with U+FFFD (first: {', '.join(undecodable[:3])})."
         )
     return {
         split: ([text for _, _, text in reviews], [label for label, _, _ in reviews])
@@ -340,7 +339,7 @@ def _save_cache(cache_file: Path, dataset: Dataset) -> None:
     try:
         write_atomically(cache_file, buffer.getvalue())
     except OSError as error:  # a read-only or full disk only costs the next load some time
-        warnings.warn(f"Could not cache tokenized IMDB at {cache_file}: {error}.", stacklevel=4)
+        warn(f"Could not cache tokenized IMDB at {cache_file}: {error}.")
 
 
 def _load_cache(cache_file: Path, source: str) -> Dataset | None:
@@ -353,6 +352,6 @@ def _load_cache(cache_file: Path, source: str) -> Dataset | None:
                 arrays[name].astype(np.int32) for name in ("x_train", "y_train", "x_test", "y_test")
             ]
     except (OSError, ValueError, KeyError, zlib.error) as error:
-        warnings.warn(f"Ignoring unreadable cache {cache_file} ({error}).", stacklevel=4)
+        warn(f"Ignoring unreadable cache {cache_file} ({error}).")
         return None
     return Dataset(*splits, vocabulary=vocabulary, source=source)
