@@ -31,6 +31,7 @@ COMPARED = {
     # Absent from reports written before seqnet measured the default recipe's batch: skipped.
     ("training_default_batch", "samples_per_second"): True,
     ("training_default_batch", "first_step_seconds"): False,
+    ("bucketed_training", "samples_per_second"): True,
     ("serving", "reviews_per_second"): True,
     ("serving", "p95_ms"): False,
 }
@@ -197,7 +198,8 @@ def _with_device_peaks(rows: list[dict]) -> list[dict]:
 
 
 def _training_fields(figure) -> dict:
-    """Training throughput at both batches, the first steps, and the ratios to baselines."""
+    """Training throughput at both batches and bucketed, the first steps, and the ratios to
+    baselines."""
     training = figure("training", "samples_per_second")
     achieved = figure("training", "gflops")
     return {
@@ -206,6 +208,8 @@ def _training_fields(figure) -> dict:
         "default_batch_size": figure("training_default_batch", "batch_size"),
         "default_batch_samples_per_second": figure("training_default_batch", "samples_per_second"),
         "default_batch_first_step_seconds": figure("training_default_batch", "first_step_seconds"),
+        "bucketed_samples_per_second": figure("bucketed_training", "samples_per_second"),
+        "bucketed_mean_tokens": figure("bucketed_training", "mean_tokens"),
         "vs_lecture_keras": _ratio(training, figure("lecture_training", "samples_per_second")),
         "vs_native": _ratio(training, figure("native_training", "samples_per_second")),
         "achieved_gflops": achieved,  # the peak and percentages: _with_device_peaks
@@ -253,12 +257,19 @@ def _default_batch_cell(row: dict) -> str:
     return "–" if rate is None else f"{rate:,.0f} ({batch})"
 
 
+def _bucketed_cell(row: dict) -> str:
+    """Training samples/s in length-bucketed batches, with their mean tokens per review."""
+    rate, tokens = row.get("bucketed_samples_per_second"), row.get("bucketed_mean_tokens")
+    return "–" if rate is None else f"{rate:,.0f} ({tokens:.0f} tokens)"
+
+
 # (title, row field, format); a callable instead of a field renders the whole cell.
 COLUMNS = (
     ("backend", "backend", "{}"),
     ("device", "device", "{}"),
     ("train samples/s", "train_samples_per_second", "{:,.0f}"),
     ("at default batch", _default_batch_cell, None),
+    ("bucketed", _bucketed_cell, None),
     (
         "first step s, both batches",
         _pair("first_step_seconds", "default_batch_first_step_seconds", "{:.2f}"),
@@ -569,6 +580,7 @@ def plot_report(report: dict, path: Path) -> None:
     series = (
         ("seqnet", "training"),
         (f"seqnet, batch {default_batch} (default recipe)", "training_default_batch"),
+        ("seqnet, length-bucketed batches", "bucketed_training"),
         ("plain Keras (lecture)", "lecture_training"),
         ("native framework", "native_training"),
     )
@@ -585,7 +597,7 @@ def plot_report(report: dict, path: Path) -> None:
     axes.set_xticks(positions, labels)
     axes.set_ylabel("training samples / s (higher is better)")
     batch = rows[0]["batch_size"] if rows else "?"
-    axes.set_title(f"IMDB CNN training throughput, batch {batch} unless stated")
+    axes.set_title(f"IMDB CNN training throughput, batch {batch} x 400 tokens unless stated")
     axes.legend()
     axes.grid(axis="y", alpha=0.3)
     save_figure(figure, path)

@@ -26,10 +26,11 @@ import numpy as np
 
 from benchmarks import native
 from benchmarks.devices import device_name, device_peak_memory_bytes, visible_devices
+from seqnet.buckets import BucketedBatches, bucketed_batches, fit_input
 from seqnet.config import LECTURE_RECIPE, ModelConfig, TrainConfig
 from seqnet.data import make_synthetic, read_dataset
 from seqnet.layers import SPARSE_CONVOLUTION_GRADIENT
-from seqnet.model import build_model, portable_model
+from seqnet.model import architecture_of, build_model, portable_model
 from seqnet.parallel import ReplicaLayout, keras_fit
 from seqnet.predict import Classifier
 
@@ -101,6 +102,7 @@ class Workload:
     samples_per_run: int
     first_step_seconds: float | None = None
     batch_size: int | None = None  # reviews per training step, reported with the figures
+    mean_tokens: float | None = None  # tokens per review as trained, where batches are trimmed
     call_seconds: list[float] = field(default_factory=list)  # per call, for latency workloads
 
 
@@ -149,6 +151,33 @@ def default_batch_training_workload(config: BenchConfig, device: str) -> Workloa
     """seqnet's training path at its default recipe's batch (``TrainConfig().batch_size``)."""
     return training_workload(
         config, device, batch_size=config.default_batch_size, name="training_default_batch"
+    )
+
+
+def bucketed_training_workload(config: BenchConfig, device: str) -> Workload:
+    """seqnet's training path as ``seqnet train`` runs it: length-bucketed, trimmed batches.
+
+    The synthetic reviews are 100 to 400 tokens long (IMDB's average is 209), so the batches
+    have the lengths bucketed training really runs, not the fixed 400 of ``training``. The
+    same batches every round: an epoch's shuffle changes the order, not the set of shapes.
+    """
+    x, y = _benchmark_data(config, config.train_samples)
+    kernel_size = architecture_of(config.model).trim_window(config.model)
+    batches = bucketed_batches(
+        x, config.batch_size, kernel_size=kernel_size, rng=np.random.default_rng(0)
+    )
+    with on_device(device):
+        model = build_model(config.model, variable_length=True)
+        data = fit_input(BucketedBatches(x, y, batches))
+
+    def one_round():
+        with on_device(device):
+            fit(model, data, None, epochs=1, verbose=0)
+
+    one_round()  # compiles every batch shape, not timed
+    tokens = sum(len(rows) * length for rows, length in batches) / len(x)
+    return Workload(
+        "bucketed_training", one_round, len(x), batch_size=config.batch_size, mean_tokens=tokens
     )
 
 
@@ -304,6 +333,7 @@ WORKLOADS = {
     "matmul": matmul_peak_workload,
     "training": training_workload,
     "training_default_batch": default_batch_training_workload,
+    "bucketed_training": bucketed_training_workload,
     "lecture_training": lecture_training_workload,
     "native_training": native_training_workload,
     "convolution": convolution_workload,
@@ -318,6 +348,7 @@ WORKLOADS = {
 SIDE_BY_SIDE = (
     "training",
     "training_default_batch",
+    "bucketed_training",
     "lecture_training",
     "native_training",
     "convolution",
@@ -395,7 +426,9 @@ def figures(workload: Workload, round_seconds: list[float], config: BenchConfig)
         if workload.batch_size is not None:
             result["batch_size"] = workload.batch_size
         counts = flop_count(config.model)
-        if "training" in workload.name:  # seqnet's at either batch, the lecture's, native
+        if workload.mean_tokens is not None:
+            result["mean_tokens"] = workload.mean_tokens
+        elif "training" in workload.name:  # seqnet's at either batch, the lecture's, native
             flops = counts.sparse_training if _sparse(workload, config) else counts.training
             result["gflops"] = flops * result["samples_per_second"] / 1e9
         elif workload.name == "convolution":

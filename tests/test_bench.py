@@ -32,6 +32,7 @@ from benchmarks.step_profile import (
 )
 from benchmarks.workloads import (
     BenchConfig,
+    bucketed_training_workload,
     data_load_seconds,
     figures,
     flop_count,
@@ -77,6 +78,7 @@ def _record(backend, device, training=1000.0, latency=5.0):
             "first_step_seconds": 2.5,
             "batch_size": 64,
         },
+        "bucketed_training": {"samples_per_second": 1500.0, "mean_tokens": 249.6},
         "lecture_training": {"samples_per_second": 800.0},
         "native_training": {"samples_per_second": 500.0},
         "inference": {"samples_per_second": 4000.0},
@@ -306,6 +308,7 @@ def test_every_workload_runs_on_a_tiny_config():
         "matmul",
         "training",
         "training_default_batch",
+        "bucketed_training",
         "lecture_training",
         "native_training",
         "convolution",
@@ -319,6 +322,19 @@ def test_every_workload_runs_on_a_tiny_config():
     assert default_batch["batch_size"] == config.default_batch_size
     assert default_batch["samples_per_second"] > 0 and default_batch["first_step_seconds"] > 0
     assert record["figures"]["latency"]["p95_ms"] >= record["figures"]["latency"]["p50_ms"] > 0
+    assert record["figures"]["bucketed_training"]["samples_per_second"] > 0
+
+
+def test_bucketed_training_runs_the_trimmed_batches_seqnet_train_runs():
+    network = ModelConfig(
+        vocabulary_size=50, sequence_length=120, embedding_dim=4, filters=4, hidden_units=4
+    )
+    config = BenchConfig(batch_size=8, train_samples=64, model=network)
+    workload = bucketed_training_workload(config, "cpu:0")
+    result = figures(workload, [0.5], config)
+    # Reviews of 30 to 120 tokens in buckets of 50: batches of 50, 100 and 120 tokens.
+    assert 50 < result["mean_tokens"] < network.sequence_length
+    assert result["samples_per_second"] == pytest.approx(64 / 0.5) and "gflops" not in result
 
 
 def test_scaling_rows_are_merged_into_the_report(tmp_path):
@@ -476,14 +492,14 @@ def test_a_report_written_before_this_format_still_compares_and_renders():
     assert row["time_to_accuracy_ratio"] == pytest.approx(59 / 42)
     table = markdown_table(build_report([OLD_FORMAT_ROW]))
     assert "| tensorflow | cpu:0 | 0 | 59 | 2 | 0.889 | 42 | 1 | 0.888 |  |" in table
-    assert "| 797 | – | 0.90 / – |" in table
+    assert "| 797 | – | – | 0.90 / – |" in table  # nor bucketed training
 
 
 def test_both_batches_are_shown_with_their_first_steps():
     (row,) = build_report([_record("torch", "cpu:0")])["rows"]
     assert row["default_batch_samples_per_second"] == 1200.0 and row["default_batch_size"] == 64
     table = markdown_table(build_report([_record("torch", "cpu:0")]))
-    assert "| torch | cpu:0 | 1,000 | 1,200 (64) | 2.00 / 2.50 |" in table
+    assert "| torch | cpu:0 | 1,000 | 1,200 (64) | 1,500 (250 tokens) | 2.00 / 2.50 |" in table
     assert BenchConfig().default_batch_size == TrainConfig().batch_size
 
 
