@@ -97,11 +97,13 @@ def _serve_folder(folder: Path, log: Path):
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=folder, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(100):  # until it answers, it exits or 10 s pass
         try:
             httpx.get(url + "/index.html", timeout=1).raise_for_status()
             return process, url
         except httpx.HTTPError:
+            if process.poll() is not None:
+                break
             time.sleep(0.1)
     process.terminate()
     raise RuntimeError(f"The static server did not start: {log.read_text()}")
