@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,10 +160,7 @@ def step_profile(
 def pieces(rungs: dict[str, float]) -> dict[str, float]:
     """Each rung's time saved against the rung above it, and the last rung's own time as
     the remainder: they sum to the first rung's time."""
-    names = list(rungs)
-    # A piece is named by the rung that no longer has it.
-    result = {below: rungs[above] - rungs[below] for above, below in itertools.pairwise(names)}
-    return {**result, REMAINDER: rungs[names[-1]]}
+    return _by_piece(rungs, operator.sub)
 
 
 def noise(times: dict[str, list[float]]) -> dict[str, float]:
@@ -172,9 +170,16 @@ def noise(times: dict[str, list[float]]) -> dict[str, float]:
     for name, values in times.items():
         best, second = sorted(values)[:2]
         gaps[name] = second - best
-    names = list(gaps)
-    result = {below: gaps[above] + gaps[below] for above, below in itertools.pairwise(names)}
-    return {**result, REMAINDER: gaps[names[-1]]}
+    return _by_piece(gaps, operator.add)
+
+
+def _by_piece(per_rung: dict[str, float], combine: Callable[[float, float], float]) -> dict:
+    """``combine(above, below)`` of neighbouring rungs' values, named by the rung that no
+    longer has the piece, and the last rung's own value as the remainder."""
+    names = list(per_rung)
+    pairs = itertools.pairwise(names)
+    result = {below: combine(per_rung[above], per_rung[below]) for above, below in pairs}
+    return {**result, REMAINDER: per_rung[names[-1]]}
 
 
 def markdown_rows(profile: dict) -> list[str]:
