@@ -156,7 +156,7 @@ def _add_train(commands) -> None:
     train.add_argument(
         "--batch-size",
         type=positive_int,
-        help="reviews per gradient step in total over all devices: the global batch; with "
+        help="texts per gradient step in total over all devices: the global batch; with "
         "--distribute data-parallel each device takes batch-size / devices, so it must divide "
         "evenly",
     )
@@ -208,7 +208,7 @@ def _add_train(commands) -> None:
         default=fast.distribute,
         help="'none': train on one device; 'data-parallel': a model copy on every device "
         "(JAX: all its devices; TensorFlow: all GPUs, else the CPU; PyTorch: one process per "
-        "device, started by torchrun), each step's --batch-size reviews split evenly between "
+        "device, started by torchrun), each step's --batch-size texts split evenly between "
         "them, the gradients averaged; only process 0 writes the run folder. Several hosts: "
         f"see docs/scaling.md (default: {fast.distribute})",
     )
@@ -363,7 +363,7 @@ def _add_evaluate(commands) -> None:
         "--batch-size",
         type=positive_int,
         default=INFERENCE_BATCH_SIZE,
-        help=f"reviews per batch (default: {INFERENCE_BATCH_SIZE})",
+        help=f"texts per batch (default: {INFERENCE_BATCH_SIZE})",
     )
     _add_workdir(evaluate, "evaluate reads model.keras, vocabulary.json and metrics.json from it")
     _add_quiet(evaluate)
@@ -387,11 +387,11 @@ def _add_predict(commands) -> None:
 
 
 def _add_predict_input(predict: argparse.ArgumentParser) -> None:
-    predict.add_argument("texts", nargs="*", metavar="TEXT", help="review text(s) to classify")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="text(s) to classify")
     predict.add_argument(
         "--file",
         type=Path,
-        help="read reviews from this file, '-' for standard input: .txt one per line, .csv "
+        help="read texts from this file, '-' for standard input: .txt one per line, .csv "
         "with a header row, .jsonl/.json one object per line (other extensions: text)",
     )
     predict.add_argument(
@@ -403,19 +403,19 @@ def _add_predict_input(predict: argparse.ArgumentParser) -> None:
         "--text-column",
         default="text",
         metavar="NAME",
-        help="the CSV column or JSON key holding the review (default: text)",
+        help="the CSV column or JSON key holding the text (default: text)",
     )
     predict.add_argument(
         "--batch-size",
         type=positive_int,
         default=INFERENCE_BATCH_SIZE,
-        help=f"reviews per forward pass (default: {INFERENCE_BATCH_SIZE})",
+        help=f"texts per forward pass (default: {INFERENCE_BATCH_SIZE})",
     )
 
 
 def _add_predict_output(predict: argparse.ArgumentParser) -> None:
     output = predict.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print one JSON object per review")
+    output.add_argument("--json", action="store_true", help="print one JSON object per text")
     output.add_argument(
         "--output",
         type=Path,
@@ -468,7 +468,7 @@ def _add_export(commands) -> None:
         help="export a trained run as ONNX or a TensorFlow SavedModel",
         description="Export a run folder's model with Keras' model.export, as a bundle folder "
         "that also holds the vocabulary, a JSON description of the tokenization, reference "
-        "reviews with their probabilities and a README. ONNX: from any backend; SavedModel: "
+        "texts with their probabilities and a README. ONNX: from any backend; SavedModel: "
         "from tensorflow or jax.",
     )
     export.add_argument(
@@ -811,24 +811,26 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from seqnet import reviews
+    from seqnet import text_tables
     from seqnet.predict import Classifier
     from seqnet.task import CLASSES_FILE, Task
 
     task = Task.load(Path(args.workdir) / CLASSES_FILE)  # small: checked before the model loads
     threshold = _predict_threshold(args.threshold, task)
-    table = _read_reviews(args)
+    table = _read_texts(args)
     if args.output is not None:
-        output_format = reviews.output_format(args.output, args.output_format)
-        columns = reviews.prediction_columns(task.class_names, all_probabilities=args.probabilities)
-        reviews.check_output(args.output, table, args.file, columns, force=args.force)
+        output_format = text_tables.output_format(args.output, args.output_format)
+        columns = text_tables.prediction_columns(
+            task.class_names, all_probabilities=args.probabilities
+        )
+        text_tables.check_output(args.output, table, args.file, columns, force=args.force)
     if args.raw_csv and (args.output is None or output_format != "csv"):
         raise ValueError("--raw-csv applies to CSV --output only; JSON Lines are never changed.")
     classifier = Classifier.load(args.workdir)
     progress = False if args.quiet and args.progress is None else args.progress
     predictions = _classify(classifier, table.texts, threshold, args.batch_size, progress)
     if args.output is not None:
-        reviews.write_predictions(
+        text_tables.write_predictions(
             args.output,
             table,
             predictions,
@@ -906,19 +908,21 @@ def run_serve(args: argparse.Namespace) -> int:
     )
 
 
-def _read_reviews(args: argparse.Namespace):
-    """The reviews to classify, from --file, the TEXT arguments, or piped standard input."""
-    from seqnet import reviews
+def _read_texts(args: argparse.Namespace):
+    """The texts to classify, from --file, the TEXT arguments, or piped standard input."""
+    from seqnet import text_tables
 
     if args.file is not None:
         if args.texts:
-            raise ValueError("give review TEXT arguments or --file, not both.")
-        return reviews.read_reviews(args.file, format=args.format, text_column=args.text_column)
+            raise ValueError("give TEXT arguments or --file, not both.")
+        return text_tables.read_texts(args.file, format=args.format, text_column=args.text_column)
     if args.texts:
-        return reviews.table_from_texts(args.texts)
+        return text_tables.table_from_texts(args.texts)
     if not sys.stdin.isatty():
-        return reviews.read_reviews(reviews.STDIN, format=args.format, text_column=args.text_column)
-    raise ValueError("no review text given: pass TEXT arguments, --file, or pipe text in.")
+        return text_tables.read_texts(
+            text_tables.STDIN, format=args.format, text_column=args.text_column
+        )
+    raise ValueError("no text given: pass TEXT arguments, --file, or pipe text in.")
 
 
 def _classify(classifier, texts: list[str], threshold: float, batch_size: int, progress):
@@ -940,7 +944,7 @@ def _classify(classifier, texts: list[str], threshold: float, batch_size: int, p
 
 
 def _shorten(text: str, width: int = 70) -> str:
-    text = " ".join(text.split())  # a CSV review may span lines; print it on one
+    text = " ".join(text.split())  # a CSV text may span lines; print it on one
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

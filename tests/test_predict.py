@@ -19,7 +19,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import seqnet
-from seqnet import reviews
+from seqnet import text_tables
 from seqnet.cli import main
 from seqnet.predict import Classifier, Prediction, UnknownWordsWarning
 
@@ -165,18 +165,18 @@ def test_progress_is_reported_per_batch(classifier):
     assert counts == [2, 2, 1]
 
 
-# Reading review files
+# Reading files of texts
 
 
 def test_text_files_give_one_review_per_non_blank_line(tmp_path):
     path = _write(tmp_path / "reviews.txt", "great film\n\n  \nboring bad\r\nloved it\fwell\n")
-    table = reviews.read_reviews(path)
+    table = text_tables.read_texts(path)
     assert table.texts == ["great film", "boring bad", "loved it\fwell"]
     assert table.columns == ("text",)
 
 
 def test_csv_keeps_quoted_commas_newlines_and_extra_columns(tmp_path):
-    table = reviews.read_reviews(_write(tmp_path / "reviews.csv", "\ufeff" + CSV_REVIEWS))
+    table = text_tables.read_texts(_write(tmp_path / "reviews.csv", "\ufeff" + CSV_REVIEWS))
     assert table.columns == ("id", "text", "stars")
     assert table.texts == CSV_TEXTS
     assert [row["stars"] for row in table.rows] == ["5", "1", "4"]
@@ -184,11 +184,11 @@ def test_csv_keeps_quoted_commas_newlines_and_extra_columns(tmp_path):
 
 def test_csv_reads_another_text_column(tmp_path):
     path = _write(tmp_path / "reviews.csv", "review,id\ngreat,1\n")
-    assert reviews.read_reviews(path, text_column="review").texts == ["great"]
+    assert text_tables.read_texts(path, text_column="review").texts == ["great"]
 
 
 def test_jsonl_keeps_every_key_in_order_of_first_use(tmp_path):
-    table = reviews.read_reviews(_write(tmp_path / "reviews.jsonl", JSONL_REVIEWS))
+    table = text_tables.read_texts(_write(tmp_path / "reviews.jsonl", JSONL_REVIEWS))
     assert table.columns == ("id", "text", "meta", "tags")
     assert table.texts == ["great film", "boring and bad", "Loved it \u2028 great"]
     assert table.rows[0]["meta"] == {"source": "a"}
@@ -196,8 +196,8 @@ def test_jsonl_keeps_every_key_in_order_of_first_use(tmp_path):
 
 def test_format_overrides_the_extension(tmp_path):
     path = _write(tmp_path / "reviews.data", '{"text": "great"}\n')
-    assert reviews.read_reviews(path).texts == ['{"text": "great"}']
-    assert reviews.read_reviews(path, format="jsonl").texts == ["great"]
+    assert text_tables.read_texts(path).texts == ['{"text": "great"}']
+    assert text_tables.read_texts(path, format="jsonl").texts == ["great"]
 
 
 def _zip_bytes() -> bytes:
@@ -230,24 +230,24 @@ def test_bad_files_raise_one_clear_error(tmp_path, name, data, message):
     path = tmp_path / name
     path.write_bytes(data)
     with pytest.raises(ValueError, match=message) as error:
-        reviews.read_reviews(path)
+        text_tables.read_texts(path)
     assert str(path) in str(error.value)
 
 
 def test_missing_files_and_folders_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="No review file at"):
-        reviews.read_reviews(tmp_path / "missing.csv")
+    with pytest.raises(FileNotFoundError, match="No file at"):
+        text_tables.read_texts(tmp_path / "missing.csv")
     with pytest.raises(ValueError, match="is a folder"):
-        reviews.read_reviews(tmp_path)
+        text_tables.read_texts(tmp_path)
 
 
 def test_output_format_comes_from_the_extension_or_the_option(tmp_path):
-    assert reviews.output_format(tmp_path / "out.CSV") == "csv"
-    assert reviews.output_format(tmp_path / "out.jsonl") == "jsonl"
-    assert reviews.output_format(tmp_path / "out.txt", "jsonl") == "jsonl"
+    assert text_tables.output_format(tmp_path / "out.CSV") == "csv"
+    assert text_tables.output_format(tmp_path / "out.jsonl") == "jsonl"
+    assert text_tables.output_format(tmp_path / "out.txt", "jsonl") == "jsonl"
     for unclear in ("out.txt", "out.json", "out"):
         with pytest.raises(ValueError, match="--output-format"):
-            reviews.output_format(tmp_path / unclear)
+            text_tables.output_format(tmp_path / unclear)
 
 
 # seqnet predict on files
@@ -529,7 +529,7 @@ _CELLS = st.text(st.sampled_from("=+-@\t\r'.05eE a(\n\","), max_size=8) | st.tex
 @example(["-a", "-1.5", "+.5e3", "-", "+1-1", "-1e", "'=1"])
 def test_no_csv_cell_starts_a_formula(cells):
     columns = [f"c{i}" for i in range(len(cells))]
-    text = reviews.format_csv(columns, [dict(zip(columns, cells, strict=True))])
+    text = text_tables.format_csv(columns, [dict(zip(columns, cells, strict=True))])
 
     (row,) = list(csv.DictReader(io.StringIO(text, newline="")))
     for written, cell in zip(row.values(), cells, strict=True):
@@ -554,9 +554,9 @@ def test_an_output_that_is_a_fifo_is_refused_not_replaced(workdir, tmp_path, cap
 
 @pytest.mark.parametrize("output", ["/dev/null", "."])
 def test_an_output_that_is_a_device_or_folder_is_refused(output):
-    table = reviews.table_from_texts(["great film"])
+    table = text_tables.table_from_texts(["great film"])
     with pytest.raises(ValueError, match=f"^{output} exists and is a .*, not a regular file"):
-        reviews.check_output(Path(output), table, None)  # only checked: as root, never written
+        text_tables.check_output(Path(output), table, None)  # only checked: as root, never written
 
 
 def test_a_nul_byte_anywhere_is_found_with_its_line(tmp_path):
@@ -565,7 +565,7 @@ def test_a_nul_byte_anywhere_is_found_with_its_line(tmp_path):
     path = _write(tmp_path / "reviews.txt", "\n".join(lines))
 
     with pytest.raises(ValueError, match=r"line 301 has a NUL byte \(offset \d+\)"):
-        reviews.read_reviews(path)
+        text_tables.read_texts(path)
 
 
 # A run with three classes: red, green and blue
@@ -681,3 +681,14 @@ def test_an_input_column_named_like_a_class_probability_is_refused(colour_run, t
     assert _predict(*args, "--probabilities") == 1
     assert "already has the column(s) 'probability_green'" in _error(capsys)
     assert _predict(*args) == 0  # without --probabilities nothing would be overwritten
+
+
+def test_seqnet_0_2_module_name_still_works_and_names_the_new_one():
+    from seqnet import reviews
+
+    with pytest.warns(DeprecationWarning, match=r"seqnet\.text_tables\.read_texts"):
+        assert reviews.read_reviews is text_tables.read_texts
+    with pytest.warns(DeprecationWarning, match=r"seqnet\.text_tables\.format_csv"):
+        assert reviews.format_csv is text_tables.format_csv
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        reviews.missing  # noqa: B018
